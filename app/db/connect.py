@@ -1,0 +1,33 @@
+"""Connections: the owner pool (migrations, bookkeeping) and the authenticator pool (end-user SQL)."""
+from __future__ import annotations
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from config import Settings
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL could not be reached or refused the connection."""
+
+
+def connect_owner(settings: Settings, **kwargs) -> psycopg.Connection:
+    try:
+        return psycopg.connect(settings.database_url, connect_timeout=5, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(f"cannot connect to DATABASE_URL: {str(exc).strip()}") from None
+
+
+def owner_pool(settings: Settings, name: str = "owner") -> ConnectionPool:
+    """Pool for the server's own tables; rows come back as dicts."""
+    return ConnectionPool(settings.database_url, min_size=1, max_size=settings.db_pool_size, name=name,
+                          kwargs={"row_factory": dict_row, "autocommit": False}, open=True,
+                          check=ConnectionPool.check_connection)
+
+
+def authenticator_pool(settings: Settings) -> ConnectionPool:
+    """Pool for model-written SQL; every connection logs in as the unprivileged authenticator role."""
+    return ConnectionPool(settings.authenticator_url, min_size=1, max_size=settings.db_pool_size,
+                          name="authenticator", kwargs={"autocommit": False}, open=True,
+                          check=ConnectionPool.check_connection)

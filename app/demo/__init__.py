@@ -1,0 +1,1 @@
+"""The demo shop: a small schema with row-level security and two users."""

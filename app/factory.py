@@ -1,0 +1,27 @@
+"""create_app(settings): the Flask application with its blueprints."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from app.runtime import Runtime
+from config import Settings
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024
+    app.json.sort_keys = False
+    app.extensions["fluxbase"] = runtime or Runtime(settings)
+    app.extensions["fluxbase.settings"] = settings
+
+    from app.web import errors, health
+
+    errors.init_app(app)
+    app.register_blueprint(health.bp)
+    return app

@@ -1,0 +1,1 @@
+"""HTTP and WebSocket handlers only: blueprints and one JSON error shape."""

@@ -1,0 +1,40 @@
+"""GET /health: PostgreSQL, Redis and at least one live worker."""
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, current_app, jsonify
+
+bp = Blueprint("health", __name__)
+
+
+def _timed(check):
+    started = time.perf_counter()
+    try:
+        detail = check()
+        return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1), **(detail or {})}
+    except Exception as exc:  # a health check reports every failure instead of raising it
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}".strip()[:300]}
+
+
+@bp.get("/health")
+def health():
+    runtime = current_app.extensions["fluxbase"]
+
+    def postgres():
+        with runtime.db.connection(timeout=3) as conn:
+            conn.execute("select 1")
+
+    def redis_check():
+        runtime.redis.ping()
+
+    def workers():
+        replies = runtime.celery.control.ping(timeout=1.0, limit=1)
+        if not replies:
+            raise RuntimeError("no Celery worker answered a ping")
+        return {"workers": sorted(name for reply in replies for name in reply)}
+
+    checks = {"postgres": _timed(postgres), "redis": _timed(redis_check), "worker": _timed(workers)}
+    healthy = all(check["ok"] for check in checks.values())
+    body = {"status": "ok" if healthy else "degraded", "checks": checks}
+    return jsonify(body), 200 if healthy else 503

@@ -1,0 +1,125 @@
+"""Session-wide real services: embedded PostgreSQL + pgvector, Redis, a Celery worker, the web app,
+and the scripted LLM. All on free loopback ports under a temporary folder, so a developer's
+running `make run` is never touched."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from app.db.migrate import migrate
+from app.demo.loader import load_demo
+from app.services.postgres import EmbeddedPostgres
+from app.services.redis_server import EmbeddedRedis
+from config import Settings
+from tests.support.llm_server import ScriptedLLM
+from tests.support.processes import ROOT, free_port, http_ok, start_web, start_worker, wait_until
+
+TEST_SECRET = "test-jwt-secret-0123456789-abcdefghijklmnop"
+TEST_SERVICE_KEY = "test-service-key-0123456789-abcdefghijklmnop"
+
+
+@pytest.fixture(scope="session")
+def workdir():
+    # Outside /root: the unprivileged postgres user must traverse every parent folder.
+    path = Path(tempfile.mkdtemp(prefix="fluxbase-tests-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres(workdir):
+    server = EmbeddedPostgres(workdir / "postgres", free_port())
+    server.start()
+    server.ensure_database("fluxbase_test")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(workdir):
+    server = EmbeddedRedis(workdir / "redis", free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def llm():
+    server = ScriptedLLM(api_key="test-llm-key")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def base_env(workdir, postgres, redis_server, llm) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLUXBASE_", "OPENAI_", "DATABASE_", "REDIS_"))}
+    env.update({
+        "DATABASE_URL": postgres.url("fluxbase_test"),
+        "REDIS_URL": redis_server.url,
+        "DATA_DIR": str(workdir / "data"),
+        "JWT_SECRET": TEST_SECRET,
+        "ENCRYPTION_KEY": "test-encryption-key-0123456789-abcdefghijkl",
+        "SERVICE_KEY": TEST_SERVICE_KEY,
+        "AUTHENTICATOR_PASSWORD": "authenticator-test-password",
+        "OPENAI_BASE_URL": llm.base_url,
+        "OPENAI_API_KEY": "test-llm-key",
+        "OPENAI_MODEL": "scripted-model",
+        "LLM_TIMEOUT_SECONDS": "10",
+        "CHATBOTS_DIR": str(ROOT / "chatbots"),
+        "LOG_LEVEL": "INFO",
+        "PYTHONPATH": str(ROOT),
+    })
+    return env
+
+
+@pytest.fixture(scope="session")
+def settings(base_env) -> Settings:
+    return Settings.from_env(base_env)
+
+
+@pytest.fixture(scope="session")
+def database(settings) -> Settings:
+    """A migrated database with the demo shop loaded."""
+    migrate(settings)
+    load_demo(settings)
+    return settings
+
+
+@pytest.fixture
+def owner_conn(database):
+    with psycopg.connect(database.database_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def worker(base_env, database, workdir):
+    proc = start_worker(base_env, workdir, "worker-main")
+    from workers.celery_app import make_celery
+
+    celery = make_celery(database)
+    try:
+        wait_until(lambda: not proc.alive() or celery.control.ping(timeout=0.5, limit=1), 60, "the Celery worker")
+        assert proc.alive(), proc.log_text()
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def web(base_env, database, worker, workdir) -> str:
+    """Base URL of the web process (gunicorn + gevent), after /health answered 200."""
+    port = free_port()
+    proc = start_web(base_env, workdir, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: not proc.alive() or http_ok(f"{base}/health"), 60, "the web process")
+        assert proc.alive(), proc.log_text()
+        yield base
+    finally:
+        proc.stop()

@@ -1,0 +1,14 @@
+"""Worker and beat entry: `celery -A workers.main worker -P gevent` / `celery -A workers.main beat`.
+
+This module is the process entry point, so it is where Settings are read; task modules stay
+free of configuration and of gevent patching (celery -P gevent patches by itself).
+"""
+from app.factory import configure_logging
+from config import Settings
+from workers.celery_app import make_celery
+from workers.tasks import register_tasks
+
+settings = Settings.from_env()
+configure_logging(settings)
+celery = make_celery(settings)
+register_tasks(celery, settings)
