@@ -27,7 +27,27 @@ def owner_pool(settings: Settings, name: str = "owner") -> ConnectionPool:
 
 
 def authenticator_pool(settings: Settings) -> ConnectionPool:
-    """Pool for model-written SQL; every connection logs in as the unprivileged authenticator role."""
+    """Pool for model-written SQL; every connection logs in as the unprivileged authenticator role.
+
+    Server-side prepared statements are off (`prepare_threshold=None`): model SQL may run
+    `DEALLOCATE ALL`, and the reset below discards them too, so psycopg's cache of prepared
+    names would go stale. Every connection handed back is reset to its login state."""
     return ConnectionPool(settings.authenticator_url, min_size=1, max_size=settings.db_pool_size,
-                          name="authenticator", kwargs={"autocommit": False}, open=True,
-                          check=ConnectionPool.check_connection)
+                          name="authenticator", kwargs={"autocommit": False, "prepare_threshold": None},
+                          open=True, check=ConnectionPool.check_connection, reset=reset_session)
+
+
+def reset_session(conn: psycopg.Connection) -> None:
+    """Bring an idle connection back to the state it had right after login.
+
+    Rolling back is not enough after model-written SQL: session-level settings changed with
+    `set_config(..., false)` or `SET`, `LISTEN`, session advisory locks, WITH HOLD cursors,
+    prepared statements and temporary objects all survive a rollback. `DISCARD ALL` undoes every
+    one of them (and `SET SESSION AUTHORIZATION DEFAULT`); it refuses to run inside a transaction
+    block, hence autocommit for that one statement."""
+    conn.autocommit = True
+    try:
+        conn.execute("DISCARD ALL")
+    finally:
+        conn.autocommit = False
+    conn.read_only = None
