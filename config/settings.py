@@ -95,6 +95,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LLM_TIMEOUT_SECONDS", "llm_timeout_seconds", "60",
             "Read timeout on a provider stream; a stream silent for this long fails the turn.",
             lambda n, v: parse_int(n, v, 1, 3600)),
+    Setting("LLM_MAX_RETRIES", "llm_max_retries", "2",
+            "Retries of a provider request that failed before streaming began (connection errors, 429, 5xx).",
+            lambda n, v: parse_int(n, v, 0, 10)),
     Setting("MAX_TOOL_ROUNDS", "max_tool_rounds", "5", "Model/tool round trips allowed in one turn.",
             lambda n, v: parse_int(n, v, 1, 50)),
     Setting("SQL_STATEMENT_TIMEOUT_MS", "sql_statement_timeout_ms", "5000",
@@ -121,10 +124,9 @@ SETTINGS: tuple[Setting, ...] = (
             "When false, no chatbot may be used anonymously whatever its file says.", parse_bool),
     Setting("WS_MAX_FRAME_BYTES", "ws_max_frame_bytes", "65536", "Largest client frame accepted.",
             lambda n, v: parse_int(n, v, 1024, 16 * 1048576)),
-    Setting("WS_PING_SECONDS", "ws_ping_seconds", "25", "Server ping interval on the WebSocket.",
+    Setting("WS_PING_SECONDS", "ws_ping_seconds", "25",
+            "Server ping interval on the WebSocket; a client that answers no ping for two intervals is closed.",
             lambda n, v: parse_int(n, v, 1, 300)),
-    Setting("WS_IDLE_TIMEOUT_SECONDS", "ws_idle_timeout_seconds", "60",
-            "A client silent (no frame, no pong) this long is closed.", lambda n, v: parse_int(n, v, 5, 3600)),
     Setting("WS_SEND_QUEUE", "ws_send_queue", "2000",
             "Events buffered per socket; a client that falls further behind is closed.",
             lambda n, v: parse_int(n, v, 10, 10**6)),
@@ -137,7 +139,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Longest a turn may run; also the per-turn lock's lifetime.", lambda n, v: parse_int(n, v, 10, 3600)),
     Setting("CELERY_VISIBILITY_TIMEOUT", "celery_visibility_timeout", "900",
             "Seconds before an unacknowledged turn of a dead worker is redelivered (must exceed "
-            "TURN_TIMEOUT_SECONDS).", lambda n, v: parse_int(n, v, 30, 86400)),
+            "TURN_TIMEOUT_SECONDS).", lambda n, v: parse_int(n, v, 5, 86400)),
     Setting("WORKER_CONCURRENCY", "worker_concurrency", "50", "Greenlets per Celery worker (gevent pool).",
             lambda n, v: parse_int(n, v, 1, 10000)),
     Setting("DB_POOL_SIZE", "db_pool_size", "10", "Connections per process and pool.",
@@ -182,6 +184,7 @@ class Settings:
     openai_base_url: str
     openai_model: str
     llm_timeout_seconds: int
+    llm_max_retries: int
     max_tool_rounds: int
     sql_statement_timeout_ms: int
     sql_max_rows: int
@@ -195,7 +198,6 @@ class Settings:
     server_allow_unauthenticated: bool
     ws_max_frame_bytes: int
     ws_ping_seconds: int
-    ws_idle_timeout_seconds: int
     ws_send_queue: int
     stream_replay_events: int
     stream_replay_ttl_seconds: int

@@ -70,7 +70,8 @@ def base_env(workdir, postgres, redis_server, llm) -> dict[str, str]:
         "OPENAI_BASE_URL": llm.base_url,
         "OPENAI_API_KEY": "test-llm-key",
         "OPENAI_MODEL": "scripted-model",
-        "LLM_TIMEOUT_SECONDS": "10",
+        "LLM_TIMEOUT_SECONDS": "3",
+        "LLM_MAX_RETRIES": "0",
         "CHATBOTS_DIR": str(ROOT / "chatbots"),
         "LOG_LEVEL": "INFO",
         "PYTHONPATH": str(ROOT),
@@ -123,3 +124,61 @@ def web(base_env, database, worker, workdir) -> str:
         yield base
     finally:
         proc.stop()
+
+
+ALICE = "a11ce000-0000-4000-8000-000000000001"
+BOB = "b0b00000-0000-4000-8000-000000000002"
+
+TEST_CHATBOT = """/**
+ * Test Shop Bot
+ *
+ * @fluxbase:description Shop questions for tests
+ * @fluxbase:allowed-tables customers,products,orders,order_items
+ * @fluxbase:allowed-operations SELECT
+ * @fluxbase:allow-unauthenticated {anon}
+ * @fluxbase:max-turns {max_turns}
+ * @fluxbase:response-language {language}
+ */
+export default `You answer questions about the shop for user {{{{user_id}}}}.`;
+"""
+
+
+@pytest.fixture(scope="session")
+def test_chatbots(web, database):
+    """Chatbots in the `tests` namespace, synced through the real sync service."""
+    from app.chatbots.sync_service import sync_payload
+
+    bots = [
+        {"name": "shop", "code": TEST_CHATBOT.format(anon="false", max_turns=50, language="auto")},
+        {"name": "shop-anon", "code": TEST_CHATBOT.format(anon="true", max_turns=50, language="auto")},
+        {"name": "shop-short", "code": TEST_CHATBOT.format(anon="false", max_turns=1, language="auto")},
+        {"name": "shop-german", "code": TEST_CHATBOT.format(anon="false", max_turns=50, language="German")},
+    ]
+    report = sync_payload(database, namespace="tests", chatbots=bots, delete_missing=False, dry_run=False)
+    assert not report.errors, report.errors
+    return "tests"
+
+
+def token_for(user_id: str | None, role: str = "authenticated") -> str:
+    from app.auth.tokens import mint
+
+    return mint(TEST_SECRET, role=role, user_id=user_id, ttl_seconds=3600)
+
+
+@pytest.fixture
+def chat(web, test_chatbots, llm):
+    """Open WebSocket clients (closed after the test); the scripted LLM starts each test empty."""
+    from tests.support.chat_client import ChatClient
+
+    llm.reset()
+    clients = []
+
+    def connect(user_id: str | None = ALICE, role: str = "authenticated", **kwargs):
+        token = token_for(user_id, role) if role != "none" else None
+        client = ChatClient(web, token, **kwargs)
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        client.close()

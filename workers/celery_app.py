@@ -20,7 +20,12 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": settings.celery_visibility_timeout},
+        # Unacknowledged turns of a dead worker come back after the visibility timeout, but kombu
+        # sweeps for them only when a poll ends with nothing to read. A BRPOP that outlasts the
+        # gevent pool's 2 s drain timeout makes idle polls end that way, and a throttle of 1 makes
+        # every such poll sweep (one ZRANGE), so a lost turn returns within seconds of its timeout.
+        broker_transport_options={"visibility_timeout": settings.celery_visibility_timeout,
+                                  "polling_interval": 3, "unacked_restore_throttle": 1},
         task_ignore_result=True,
         result_backend=None,
         task_default_queue=QUEUE,

@@ -6,7 +6,7 @@ import sys
 
 from rich.console import Console
 
-from app.cli import commands_core, commands_services
+from app.cli import commands_chatbots, commands_core, commands_services
 from config import ConfigurationError, Settings
 
 console = Console(stderr=True, soft_wrap=True)
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands_core.add_parsers(sub)
     commands_services.add_parsers(sub)
+    commands_chatbots.add_parsers(sub)
     return parser
 
 

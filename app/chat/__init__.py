@@ -1,0 +1,1 @@
+"""Conversations and turns: what the socket and the worker share."""

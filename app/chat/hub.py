@@ -1,0 +1,34 @@
+"""The web process's chat services: the stream bus, the relay and the Celery client, built once."""
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+
+from app.runtime import Runtime
+from app.streaming.bus import StreamBus
+from app.streaming.relay import Relay
+from workers.celery_app import QUEUE, RUN_TURN
+from workers.cancellation import request_cancel
+
+
+class ChatHub:
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self._lock = threading.Lock()
+
+    @cached_property
+    def bus(self) -> StreamBus:
+        return StreamBus(self.runtime.redis, max_events=self.settings.stream_replay_events,
+                         ttl_seconds=self.settings.stream_replay_ttl_seconds)
+
+    @cached_property
+    def relay(self) -> Relay:
+        with self._lock:
+            return Relay(self.settings.redis_url)
+
+    def enqueue_turn(self, turn_id: str) -> None:
+        self.runtime.celery.send_task(RUN_TURN, args=[turn_id], queue=QUEUE)
+
+    def cancel_turn(self, turn_id: str) -> None:
+        request_cancel(self.runtime.redis, turn_id)

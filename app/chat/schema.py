@@ -1,0 +1,56 @@
+"""A compact description of the tables a chatbot may read, from the catalog, cached per process."""
+from __future__ import annotations
+
+import threading
+import time
+
+from psycopg import Connection
+
+from app.sql.guard import AccessPolicy
+
+_COLUMNS = """
+select n.nspname as schema, c.relname as table, a.attname as column, format_type(a.atttypid, a.atttypmod) as type
+from pg_class c
+join pg_namespace n on n.oid = c.relnamespace
+join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+where c.relkind in ('r', 'v', 'm', 'p', 'f') and n.nspname = any(%s)
+order by n.nspname, c.relname, a.attnum
+"""
+
+MAX_TABLES = 60
+
+
+class SchemaCache:
+    def __init__(self, ttl_seconds: int):
+        self._ttl = ttl_seconds
+        self._lock = threading.Lock()
+        self._entries: dict[tuple, tuple[float, str]] = {}
+
+    def describe(self, conn: Connection, key: tuple, policy: AccessPolicy) -> str:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._entries.get(key)
+            if cached and cached[0] > now:
+                return cached[1]
+        text = describe_tables(conn, policy)
+        with self._lock:
+            self._entries[key] = (now + self._ttl, text)
+        return text
+
+
+def describe_tables(conn: Connection, policy: AccessPolicy) -> str:
+    schemas = set(policy.allowed_schemas)
+    if policy.allowed_tables is not None:
+        schemas = {schema for schema, _ in policy.allowed_tables}
+    tables: dict[tuple[str, str], list[str]] = {}
+    for row in conn.execute(_COLUMNS, (sorted(schemas),)).fetchall():
+        key = (row["schema"], row["table"])
+        if policy.allows_table(*key):
+            tables.setdefault(key, []).append(f"{row['column']} {row['type']}")
+    lines = []
+    for (schema, table), columns in list(tables.items())[:MAX_TABLES]:
+        name = table if schema == policy.default_schema else f"{schema}.{table}"
+        lines.append(f"- {name}({', '.join(columns)})")
+    if len(tables) > MAX_TABLES:
+        lines.append(f"- ... and {len(tables) - MAX_TABLES} more tables")
+    return "\n".join(lines) if lines else "(no tables are available)"

@@ -1,0 +1,376 @@
+"""SQL for `ai.chatbots`: plain statements and functions that take a psycopg connection.
+
+Three layers of configuration live in a row (see migration 0004):
+
+    file_config + file_tools     what the definition file declared (replaced by every sync that changes it)
+    config_overrides             keys an admin set through the REST API (kept across syncs)
+    config + tools               the declared result, recomputed by `compose` whenever either side changes
+
+Server caps are not applied here: `config` is what was declared; `policy.narrowed` gives what applies.
+Transactions belong to the caller; functions here only run statements.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from app.chatbots.annotations import CONFIG_KEYS, ConfigError, default_config
+from app.chatbots.policy import narrowed
+from app.chatbots.spec import ChatbotSpec, ServerPolicy, select_tools
+
+__all__ = [
+    "ChatbotDraft",
+    "ChatbotRecord",
+    "ChatbotRow",
+    "admin_object",
+    "compose",
+    "delete",
+    "draft_from_spec",
+    "find_by_name",
+    "get",
+    "get_by_name",
+    "get_record",
+    "insert",
+    "list_chatbots",
+    "load_enabled",
+    "names_in_namespace",
+    "public_object",
+    "set_enabled",
+    "update_config",
+    "update_definition",
+]
+
+_COLUMNS = (
+    "id, namespace, name, title, description, system_prompt, tools, config, file_config, file_tools, "
+    "config_overrides, is_public, enabled, source, content_hash, version, created_at, updated_at"
+)
+
+SELECT_BY_ID = f"SELECT {_COLUMNS} FROM ai.chatbots WHERE id = %(id)s"
+SELECT_BY_NAME = f"SELECT {_COLUMNS} FROM ai.chatbots WHERE namespace = %(namespace)s AND name = %(name)s"
+SELECT_BY_NAME_ANY_NAMESPACE = f"SELECT {_COLUMNS} FROM ai.chatbots WHERE name = %(name)s ORDER BY namespace"
+SELECT_LIST = f"""
+SELECT {_COLUMNS} FROM ai.chatbots
+ WHERE (%(namespace)s::text IS NULL OR namespace = %(namespace)s)
+   AND (NOT %(public_only)s OR is_public)
+   AND (NOT %(enabled_only)s OR enabled)
+ ORDER BY namespace, name"""
+SELECT_NAMESPACE_NAMES = "SELECT id, name, source FROM ai.chatbots WHERE namespace = %(namespace)s ORDER BY name"
+INSERT = f"""
+INSERT INTO ai.chatbots (namespace, name, title, description, system_prompt, tools, config, file_config,
+                         file_tools, is_public, source, content_hash)
+VALUES (%(namespace)s, %(name)s, %(title)s, %(description)s, %(system_prompt)s, %(tools)s, %(config)s,
+        %(file_config)s, %(file_tools)s, %(is_public)s, %(source)s, %(content_hash)s)
+RETURNING {_COLUMNS}"""
+UPDATE_DEFINITION = f"""
+UPDATE ai.chatbots
+   SET title = %(title)s, description = %(description)s, system_prompt = %(system_prompt)s, tools = %(tools)s,
+       config = %(config)s, file_config = %(file_config)s, file_tools = %(file_tools)s, is_public = %(is_public)s,
+       source = %(source)s, content_hash = %(content_hash)s, version = version + 1, updated_at = now()
+ WHERE id = %(id)s
+RETURNING {_COLUMNS}"""
+UPDATE_CONFIG = f"""
+UPDATE ai.chatbots
+   SET config = %(config)s, tools = %(tools)s, config_overrides = %(overrides)s,
+       version = version + CASE WHEN config IS DISTINCT FROM %(config)s THEN 1 ELSE 0 END, updated_at = now()
+ WHERE id = %(id)s
+RETURNING {_COLUMNS}"""
+# Only a real change touches updated_at, so toggling twice to the same state is invisible.
+SET_ENABLED = f"""
+UPDATE ai.chatbots SET enabled = %(enabled)s, updated_at = now()
+ WHERE id = %(id)s AND enabled IS DISTINCT FROM %(enabled)s
+RETURNING {_COLUMNS}"""
+DELETE = "DELETE FROM ai.chatbots WHERE id = %(id)s RETURNING id"
+
+
+# -- record types ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatbotRow:
+    """One row of ai.chatbots as stored (config = declared, not narrowed)."""
+
+    id: str
+    namespace: str
+    name: str
+    title: str | None
+    description: str
+    system_prompt: str
+    tools: tuple[dict[str, Any], ...] = field(hash=False)
+    config: Mapping[str, Any] = field(hash=False)
+    file_config: Mapping[str, Any] = field(hash=False)
+    file_tools: tuple[dict[str, Any], ...] | None = field(hash=False)
+    config_overrides: Mapping[str, Any] = field(hash=False)
+    is_public: bool
+    enabled: bool
+    source: str
+    content_hash: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ChatbotRecord:
+    """What the chat runtime needs to run a turn."""
+
+    id: str
+    namespace: str
+    name: str
+    enabled: bool
+    is_public: bool
+    system_prompt: str
+    tools: tuple[dict[str, Any], ...] = field(hash=False)
+    config: dict[str, Any] = field(hash=False)  # a fresh copy per load: JSON-ready, every key
+    version: int
+
+
+@dataclass(frozen=True)
+class ChatbotDraft:
+    """A parsed definition on its way into the table (the file's side only)."""
+
+    namespace: str
+    name: str
+    title: str | None
+    description: str
+    system_prompt: str
+    is_public: bool
+    file_config: Mapping[str, Any] = field(hash=False)
+    file_tools: tuple[dict[str, Any], ...] | None = field(hash=False)
+    content_hash: str
+
+
+def draft_from_spec(spec: ChatbotSpec, *, file_declares_tools: bool) -> ChatbotDraft:
+    return ChatbotDraft(
+        namespace=spec.namespace,
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        system_prompt=spec.system_prompt,
+        is_public=spec.is_public,
+        file_config=spec.to_config_dict(),
+        file_tools=tuple(spec.tools) if file_declares_tools else None,
+        content_hash=spec.content_hash,
+    )
+
+
+def compose(file_config: Mapping[str, Any], file_tools: Sequence[dict[str, Any]] | None,
+            overrides: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[dict[str, Any], ...]]:
+    """The declared config (every key, protocol order) and the tools it selects.
+
+    Raises ConfigError when the result would offer http_get with no allowed domain, the
+    one rule that ties config to tools (parse_chatbot refuses the same for files).
+    """
+    base = default_config()
+    config = {key: overrides[key] if key in overrides else file_config.get(key, base[key]) for key in CONFIG_KEYS}
+    tools = select_tools(config, file_tools)
+    if not config["http_allowed_domains"] and any(tool.get("name") == "http_get" for tool in tools):
+        raise ConfigError("http_allowed_domains", "the chatbot's tools include http_get, so at least one domain is needed")
+    return config, tools
+
+
+# -- reads -------------------------------------------------------------------------
+
+
+def _uuid(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return None
+
+
+def _one(conn: psycopg.Connection, query: str, params: Mapping[str, Any]) -> ChatbotRow | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(query, params).fetchone()
+    return None if row is None else _row(row)
+
+
+def _many(conn: psycopg.Connection, query: str, params: Mapping[str, Any]) -> list[ChatbotRow]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return [_row(row) for row in cur.execute(query, params).fetchall()]
+
+
+def get(conn: psycopg.Connection, chatbot_id: str, *, for_update: bool = False) -> ChatbotRow | None:
+    """By id; a string that is not a UUID is simply not found."""
+    normal = _uuid(chatbot_id)
+    if normal is None:
+        return None
+    return _one(conn, SELECT_BY_ID + (" FOR UPDATE" if for_update else ""), {"id": normal})
+
+
+def get_by_name(conn: psycopg.Connection, namespace: str, name: str, *, for_update: bool = False) -> ChatbotRow | None:
+    return _one(conn, SELECT_BY_NAME + (" FOR UPDATE" if for_update else ""), {"namespace": namespace, "name": name})
+
+
+def find_by_name(conn: psycopg.Connection, name: str) -> list[ChatbotRow]:
+    """Every chatbot with this name, one per namespace, sorted by namespace."""
+    return _many(conn, SELECT_BY_NAME_ANY_NAMESPACE, {"name": name})
+
+
+def list_chatbots(conn: psycopg.Connection, *, namespace: str | None = None, public_only: bool = False,
+                  enabled_only: bool = False) -> list[ChatbotRow]:
+    return _many(conn, SELECT_LIST, {"namespace": namespace, "public_only": public_only, "enabled_only": enabled_only})
+
+
+def names_in_namespace(conn: psycopg.Connection, namespace: str) -> list[dict[str, Any]]:
+    """`{id, name, source}` of every chatbot in a namespace (what delete_missing looks at)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(SELECT_NAMESPACE_NAMES, {"namespace": namespace}).fetchall()
+    return [{"id": str(r["id"]), "name": r["name"], "source": r["source"]} for r in rows]
+
+
+def load_enabled(conn: psycopg.Connection, namespace: str, name: str, *,
+                 policy: ServerPolicy | None = None) -> ChatbotRecord | None:
+    """The enabled chatbot `namespace/name`, or None when it is unknown or disabled.
+
+    Pass the server policy (`policy.server_policy(settings)`) to get the config that
+    applies; without it `config` is the declared one, which may exceed the server caps.
+    """
+    row = get_by_name(conn, namespace, name)
+    if row is None or not row.enabled:
+        return None
+    return _record(row, policy)
+
+
+def get_record(conn: psycopg.Connection, chatbot_id: str, *, policy: ServerPolicy | None = None) -> ChatbotRecord | None:
+    """The chatbot with this id whether enabled or not (check `.enabled`); None when unknown.
+
+    For work already accepted under a chatbot (a queued turn), found by the id it stored.
+    """
+    row = get(conn, chatbot_id)
+    return None if row is None else _record(row, policy)
+
+
+def _record(row: ChatbotRow, policy: ServerPolicy | None) -> ChatbotRecord:
+    config = narrowed(row.config, policy) if policy is not None else dict(row.config)
+    return ChatbotRecord(id=row.id, namespace=row.namespace, name=row.name, enabled=row.enabled,
+                         is_public=row.is_public, system_prompt=row.system_prompt, tools=row.tools,
+                         config=config, version=row.version)
+
+
+# -- writes ------------------------------------------------------------------------
+
+
+def insert(conn: psycopg.Connection, draft: ChatbotDraft, *, source: str) -> ChatbotRow:
+    config, tools = compose(draft.file_config, draft.file_tools, {})
+    row = _one(conn, INSERT, {**_draft_params(draft, source), "config": Jsonb(config), "tools": Jsonb(list(tools))})
+    assert row is not None  # INSERT ... RETURNING always returns the row
+    return row
+
+
+def update_definition(conn: psycopg.Connection, current: ChatbotRow, draft: ChatbotDraft, *, source: str) -> ChatbotRow:
+    """Replace the file's side of a chatbot; admin overrides and `enabled` are kept.
+
+    A draft with the stored content hash changes nothing (no version bump).
+    Raises ConfigError when the new file and the kept overrides contradict each other.
+    """
+    if draft.content_hash == current.content_hash:
+        return current
+    config, tools = compose(draft.file_config, draft.file_tools, current.config_overrides)
+    params = {**_draft_params(draft, source), "id": current.id, "config": Jsonb(config), "tools": Jsonb(list(tools))}
+    row = _one(conn, UPDATE_DEFINITION, params)
+    assert row is not None  # the caller holds the row (it just read it)
+    return row
+
+
+def update_config(conn: psycopg.Connection, current: ChatbotRow, changes: Mapping[str, Any], *,
+                  reset: bool = False) -> ChatbotRow:
+    """Apply admin config changes (already validated) on top of the file's config.
+
+    `reset` drops earlier overrides first, so the file's values apply again. The version is
+    bumped only when the declared config actually changes. Raises ConfigError (see compose).
+    """
+    overrides = {} if reset else dict(current.config_overrides)
+    overrides.update(changes)
+    # An override equal to the file's value is not an override: a later file edit should win.
+    overrides = {k: v for k, v in overrides.items() if current.file_config.get(k, _MISSING) != v}
+    config, tools = compose(current.file_config, current.file_tools, overrides)
+    if config == dict(current.config) and overrides == dict(current.config_overrides):
+        return current
+    row = _one(conn, UPDATE_CONFIG, {"id": current.id, "config": Jsonb(config), "tools": Jsonb(list(tools)),
+                                     "overrides": Jsonb(overrides)})
+    assert row is not None
+    return row
+
+
+_MISSING = object()
+
+
+def set_enabled(conn: psycopg.Connection, chatbot_id: str, enabled: bool) -> ChatbotRow | None:
+    """Enable or disable; returns the row (unchanged when already in that state), None when unknown."""
+    normal = _uuid(chatbot_id)
+    if normal is None:
+        return None
+    row = _one(conn, SET_ENABLED, {"id": normal, "enabled": enabled})
+    return row if row is not None else get(conn, normal)
+
+
+def delete(conn: psycopg.Connection, chatbot_id: str) -> bool:
+    """Delete a chatbot (its conversations go with it, by the foreign key); False when unknown."""
+    normal = _uuid(chatbot_id)
+    if normal is None:
+        return False
+    return conn.execute(DELETE, {"id": normal}).fetchone() is not None
+
+
+def _draft_params(draft: ChatbotDraft, source: str) -> dict[str, Any]:
+    return {
+        "namespace": draft.namespace, "name": draft.name, "title": draft.title, "description": draft.description,
+        "system_prompt": draft.system_prompt, "is_public": draft.is_public, "source": source,
+        "content_hash": draft.content_hash, "file_config": Jsonb(dict(draft.file_config)),
+        "file_tools": None if draft.file_tools is None else Jsonb(list(draft.file_tools)),
+    }
+
+
+# -- mapping -------------------------------------------------------------------------
+
+
+def _row(raw: Mapping[str, Any]) -> ChatbotRow:
+    base = default_config()
+    stored = raw["config"] or {}
+    config = {key: stored.get(key, base[key]) for key in CONFIG_KEYS}
+    file_config = raw["file_config"] if raw["file_config"] is not None else config
+    return ChatbotRow(
+        id=str(raw["id"]), namespace=raw["namespace"], name=raw["name"], title=raw["title"],
+        description=raw["description"], system_prompt=raw["system_prompt"], tools=tuple(raw["tools"] or ()),
+        config=MappingProxyType(config), file_config=MappingProxyType(dict(file_config)),
+        file_tools=None if raw["file_tools"] is None else tuple(raw["file_tools"]),
+        config_overrides=MappingProxyType(dict(raw["config_overrides"] or {})), is_public=raw["is_public"],
+        enabled=raw["enabled"], source=raw["source"], content_hash=raw["content_hash"], version=raw["version"],
+        created_at=raw["created_at"], updated_at=raw["updated_at"],
+    )
+
+
+def timestamp(value: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, the form JavaScript's Date parses everywhere."""
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def public_object(row: ChatbotRow) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "namespace": row.namespace, "description": row.description,
+            "enabled": row.enabled, "is_public": row.is_public, "updated_at": timestamp(row.updated_at)}
+
+
+def admin_object(row: ChatbotRow, policy: ServerPolicy) -> dict[str, Any]:
+    """PROTOCOL.md section 5's admin object, plus two documented extras.
+
+    `config` is the declared config (file + admin overrides, defaults filled): what a PUT
+    round-trips. `effective_config` is that config narrowed by the server policy (what a turn
+    uses) and `config_overrides` lists the keys an admin set (they survive file edits).
+    """
+    return {
+        "id": row.id, "name": row.name, "namespace": row.namespace, "description": row.description,
+        "title": row.title, "enabled": row.enabled, "is_public": row.is_public, "source": row.source,
+        "version": row.version, "content_hash": row.content_hash, "created_at": timestamp(row.created_at),
+        "updated_at": timestamp(row.updated_at), "system_prompt": row.system_prompt, "tools": list(row.tools),
+        "config": dict(row.config),
+        "effective_config": narrowed(row.config, policy),
+        "config_overrides": dict(row.config_overrides),
+    }

@@ -1,0 +1,302 @@
+"""Sync chatbot definitions into ai.chatbots: one implementation behind three doors.
+
+    start-up   app/wsgi.py -> sync_on_start(settings)            (CHATBOTS_SYNC_ON_START)
+    CLI        fluxbase chatbots sync -> sync_directory(...)
+    REST       POST /api/v1/admin/ai/chatbots/sync -> sync_payload(...) or sync_directory(...)
+
+Rules (docs/chatbots.md explains them to users):
+
+- The content hash (sha256 of the file's bytes) decides: same hash -> unchanged, new name ->
+  created, other hash -> updated with `version + 1`. Admin config overrides and `enabled` are
+  kept on update; a sync never re-enables a chatbot an admin disabled.
+- One broken definition is reported in `errors` and skipped; the others still sync, and the
+  broken one is never deleted by delete_missing (its old, working version stays).
+- delete_missing, directory sync: per namespace in scope, deletes `source='filesystem'`
+  chatbots that have no file; chatbots pushed through the API are left alone.
+  delete_missing, payload sync: deletes every chatbot of the namespace not in the payload.
+- Scope of a directory sync: the given namespace, or every namespace that has at least one
+  definition (or a broken one) under the directory.
+- Everything happens in one transaction under a transaction-level advisory lock, so
+  concurrent syncs (several web workers starting at once) run one after the other; each
+  chatbot gets a savepoint so a database error on one does not undo the others. A dry run
+  does all of it and rolls back, so it reports exactly what a real run would do.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from app.chatbots import repository as repo
+from app.chatbots.annotations import ConfigError
+from app.chatbots.discovery import DEFAULT_NAMESPACE, MAX_FILE_BYTES, DiscoveryError, scan_chatbots
+from app.chatbots.spec import is_valid_name, parse_chatbot
+from app.chatbots.tsparse import ChatbotDefinitionError, parse_source
+from app.db.connect import connect_owner
+from config import Settings
+
+__all__ = ["SyncReport", "sync_directory", "sync_on_start", "sync_payload"]
+
+log = logging.getLogger(__name__)
+
+# Any constant works; every process that syncs must use the same one. ("FbCb")
+_SYNC_LOCK_KEY = 0x46624362
+_KINDS = ("created", "updated", "deleted", "unchanged")
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    namespace: str | None  # the namespace synced; None when a directory sync covered several
+    namespaces: tuple[str, ...]
+    created: tuple[str, ...]
+    updated: tuple[str, ...]
+    deleted: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    errors: tuple[Mapping[str, str], ...] = field(hash=False)
+    dry_run: bool
+
+    @property
+    def summary(self) -> dict[str, int]:
+        return {**{kind: len(getattr(self, kind)) for kind in _KINDS}, "errors": len(self.errors)}
+
+    @property
+    def details(self) -> dict[str, list[str]]:
+        return {kind: list(getattr(self, kind)) for kind in _KINDS}
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        """The answer of POST /api/v1/admin/ai/chatbots/sync (PROTOCOL.md section 5)."""
+        return {
+            "namespace": self.namespace,
+            "summary": self.summary,
+            "details": self.details,
+            "errors": [dict(error) for error in self.errors],
+            "dry_run": self.dry_run,
+        }
+
+    def summary_line(self) -> str:
+        counts = ", ".join(f"{n} {kind}" for kind, n in self.summary.items())
+        return ("dry run: " if self.dry_run else "") + counts
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    namespace: str
+    name: str
+    code: bytes
+    where: str | None  # the file path, for error messages; None for payload items
+
+
+@dataclass(frozen=True)
+class _Problem:
+    namespace: str | None
+    name: str | None  # None: cannot tell which chatbot, so delete_missing skips the namespace
+    message: str
+
+
+@dataclass
+class _Outcome:
+    """Mutable collector while a sync runs; frozen into a SyncReport at the end."""
+
+    labels: dict[tuple[str, str], str]
+    lists: dict[str, list[str]] = field(default_factory=lambda: {kind: [] for kind in _KINDS})
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, kind: str, namespace: str, name: str) -> None:
+        self.lists[kind].append(self.labels.get((namespace, name), name))
+
+    def fail(self, namespace: str | None, name: str | None, message: str) -> None:
+        label = name if namespace is None or name is None else self.labels.get((namespace, name), name)
+        self.errors.append({"name": label or "", "error": message})
+
+
+# -- the doors -------------------------------------------------------------------------
+
+
+def sync_directory(settings: Settings, *, directory: str | Path | None = None, namespace: str | None = None,
+                   delete_missing: bool = False, dry_run: bool = False,
+                   conn: psycopg.Connection | None = None) -> SyncReport:
+    """Sync the definition files under `directory` (default CHATBOTS_DIR) as source 'filesystem'."""
+    root = Path(directory) if directory is not None else settings.chatbots_dir
+    candidates: list[_Candidate] = []
+    problems: list[_Problem] = []
+    if namespace is not None and not is_valid_name(namespace):
+        problems.append(_Problem(None, namespace, f"invalid namespace {namespace!r}"))
+        return _report(namespace, (), _Outcome({}), problems, dry_run)
+    try:
+        scan = scan_chatbots(root)
+    except DiscoveryError as exc:
+        # Without a complete listing nothing can be synced, and nothing may be deleted.
+        problems.append(_Problem(None, exc.name or str(root), str(exc)))
+        return _report(namespace, (namespace,) if namespace else (), _Outcome({}), problems, dry_run)
+    for source in scan.sources:
+        if namespace is None or source.namespace == namespace:
+            candidates.append(_Candidate(source.namespace, source.name, source.code, source.path))
+    for error in scan.errors:
+        if namespace is None or error.namespace in (namespace, None):
+            problems.append(_Problem(error.namespace, error.name, str(error)))
+    if namespace is not None:
+        scope = (namespace,)
+    else:
+        scope = tuple(sorted({c.namespace for c in candidates} | {p.namespace for p in problems if p.namespace}))
+    return _run(settings, conn, scope, candidates, problems, source="filesystem",
+                delete_sources=("filesystem",) if delete_missing else None, dry_run=dry_run)
+
+
+def sync_payload(settings: Settings, *, namespace: str = DEFAULT_NAMESPACE, chatbots: Sequence[Mapping[str, Any]],
+                 delete_missing: bool = False, dry_run: bool = False,
+                 conn: psycopg.Connection | None = None) -> SyncReport:
+    """Sync definitions sent as `[{name, code}]` into one namespace as source 'api'.
+
+    The caller checks the payload's shape (dicts with string `name` and `code`); bad names,
+    oversized code and duplicate names are reported per chatbot like parse errors.
+    """
+    if not is_valid_name(namespace):
+        problem = _Problem(None, namespace, f"invalid namespace {namespace!r}")
+        return _report(namespace, (), _Outcome({}), [problem], dry_run)
+    candidates: list[_Candidate] = []
+    problems: list[_Problem] = []
+    counts: dict[str, int] = {}
+    for item in chatbots:
+        counts[item["name"]] = counts.get(item["name"], 0) + 1
+    for item in chatbots:
+        name, code = item["name"], item["code"].encode("utf-8", errors="surrogatepass")
+        if not is_valid_name(name):
+            problems.append(_Problem(namespace, name, f"invalid chatbot name {name!r}: use lower-case letters, "
+                                                      "digits, '-' and '_' (1-63 characters)"))
+        elif counts[name] > 1:
+            if name not in {p.name for p in problems}:
+                problems.append(_Problem(namespace, name, f"chatbot {name!r} appears {counts[name]} times in the payload"))
+        elif len(code) > MAX_FILE_BYTES:
+            problems.append(_Problem(namespace, name, f"{name}: code is larger than {MAX_FILE_BYTES} bytes"))
+        else:
+            candidates.append(_Candidate(namespace, name, code, None))
+    return _run(settings, conn, (namespace,), candidates, problems, source="api",
+                delete_sources=("filesystem", "api") if delete_missing else None, dry_run=dry_run)
+
+
+def sync_on_start(settings: Settings) -> SyncReport | None:
+    """The start-up door: sync CHATBOTS_DIR when enabled; never raises (the web process must come up)."""
+    if not settings.chatbots_sync_on_start:
+        return None
+    try:
+        report = sync_directory(settings)
+    except Exception:  # noqa: BLE001 - a failed sync is logged; serving the existing chatbots beats not serving
+        log.exception("chatbot sync at start-up failed; serving the chatbots already in the database")
+        return None
+    log.info("chatbot sync from %s: %s", settings.chatbots_dir, report.summary_line())
+    for error in report.errors:
+        log.warning("chatbot %s not synced: %s", error["name"], error["error"])
+    return report
+
+
+# -- the one implementation ---------------------------------------------------------------
+
+
+def _run(settings: Settings, conn: psycopg.Connection | None, scope: tuple[str, ...],
+         candidates: list[_Candidate], problems: list[_Problem], *, source: str,
+         delete_sources: tuple[str, ...] | None, dry_run: bool) -> SyncReport:
+    single = len(scope) <= 1
+    labels = {(c.namespace, c.name): c.name if single else f"{c.namespace}/{c.name}" for c in candidates}
+    labels.update({(p.namespace, p.name): p.name if single else f"{p.namespace}/{p.name}"
+                   for p in problems if p.namespace and p.name})
+    outcome = _Outcome(labels)
+    # Parse before taking the lock: parsing is the slow part and needs no database.
+    drafts = []
+    for candidate in candidates:
+        try:
+            drafts.append(_draft(candidate))
+        except ChatbotDefinitionError as exc:
+            problems.append(_Problem(candidate.namespace, candidate.name, str(exc)))
+    with _connection(settings, conn) as db:
+        try:
+            with db.transaction():
+                db.execute("SELECT pg_advisory_xact_lock(%s)", (_SYNC_LOCK_KEY,))
+                for draft in drafts:
+                    _apply_one(db, draft, source, outcome, problems)
+                if delete_sources is not None:
+                    _delete_missing(db, scope, drafts, problems, delete_sources, outcome)
+                if dry_run:
+                    raise psycopg.Rollback()
+        except psycopg.Error as exc:
+            log.exception("chatbot sync failed")
+            problems.append(_Problem(None, None, f"database error, nothing was synced: {exc}"))
+            outcome = _Outcome(labels)
+    return _report(scope[0] if single and scope else None, scope, outcome, problems, dry_run)
+
+
+def _draft(candidate: _Candidate) -> repo.ChatbotDraft:
+    spec = parse_chatbot(candidate.code, name=candidate.name, namespace=candidate.namespace, path=candidate.where)
+    # The spec holds the selected tools either way; only the syntax tree says whether the file chose them.
+    declared = parse_source(candidate.code, candidate.where or candidate.name).tools is not None
+    return repo.draft_from_spec(spec, file_declares_tools=declared)
+
+
+def _apply_one(db: psycopg.Connection, draft: repo.ChatbotDraft, source: str, outcome: _Outcome,
+               problems: list[_Problem]) -> None:
+    try:
+        with db.transaction():  # a savepoint: one failing chatbot does not undo the others
+            current = repo.get_by_name(db, draft.namespace, draft.name, for_update=True)
+            if current is None:
+                repo.insert(db, draft, source=source)
+                kind = "created"
+            elif current.content_hash == draft.content_hash:
+                kind = "unchanged"
+            else:
+                repo.update_definition(db, current, draft, source=source)
+                kind = "updated"
+    except ConfigError as exc:
+        problems.append(_Problem(draft.namespace, draft.name,
+                                 f"{draft.name}: conflicts with an admin config override: {exc}"))
+        return
+    except psycopg.errors.UniqueViolation:
+        # Unreachable under the advisory lock unless a writer skips it (e.g. a hand-made INSERT).
+        problems.append(_Problem(draft.namespace, draft.name, f"{draft.name}: was created concurrently; sync again"))
+        return
+    except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
+        # Data PostgreSQL refuses (a NUL character in the prompt, ...): this chatbot only.
+        # Connection-level failures are not caught here; they end the whole sync.
+        problems.append(_Problem(draft.namespace, draft.name, f"{draft.name}: the database refused it: {exc}"))
+        return
+    outcome.add(kind, draft.namespace, draft.name)
+
+
+def _delete_missing(db: psycopg.Connection, scope: Iterable[str], drafts: list[repo.ChatbotDraft],
+                    problems: list[_Problem], sources: tuple[str, ...], outcome: _Outcome) -> None:
+    for namespace in scope:
+        if any(p.namespace in (namespace, None) and p.name is None for p in problems):
+            continue  # an error we cannot pin to a name might hide any chatbot of this namespace
+        keep = {d.name for d in drafts if d.namespace == namespace}
+        keep |= {p.name for p in problems if p.namespace == namespace}
+        for row in repo.names_in_namespace(db, namespace):
+            if row["name"] not in keep and row["source"] in sources:
+                repo.delete(db, row["id"])
+                outcome.add("deleted", namespace, row["name"])
+
+
+def _report(namespace: str | None, scope: tuple[str, ...], outcome: _Outcome, problems: list[_Problem],
+            dry_run: bool) -> SyncReport:
+    for problem in problems:
+        outcome.fail(problem.namespace, problem.name, problem.message)
+    return SyncReport(
+        namespace=namespace, namespaces=scope,
+        **{kind: tuple(outcome.lists[kind]) for kind in _KINDS},
+        errors=tuple(outcome.errors), dry_run=dry_run,
+    )
+
+
+@contextlib.contextmanager
+def _connection(settings: Settings, conn: psycopg.Connection | None) -> Iterator[psycopg.Connection]:
+    if conn is not None:
+        yield conn
+        return
+    with connect_owner(settings) as own:
+        yield own

@@ -1,0 +1,1 @@
+"""Talking to LLMs: one `stream(messages, tools, options)` interface, several configurations."""

@@ -1,0 +1,72 @@
+"""execute_sql: the guard decides, the executor runs as the end user, the client gets the rows,
+the model gets a summary and a few samples, and every attempt is audited."""
+from __future__ import annotations
+
+import logging
+import time
+
+from app.chat import repository
+from app.sql.executor import QueryFailed, SqlExecutor
+from app.sql.guard import AccessPolicy, SqlRefused, check_sql
+from app.sql.results import model_view, summarize
+from app.tools.catalog import builtin_definition
+from app.tools.registry import Tool, ToolContext, ToolError
+
+log = logging.getLogger(__name__)
+
+MAX_SQL_LENGTH = 20_000
+
+
+def make_execute_sql(executor: SqlExecutor, audit_pool, *, sample_rows: int) -> Tool:
+    definition = builtin_definition("execute_sql")
+
+    def audit(ctx: ToolContext, sql: str, verdict: str, reason: str | None, rows: int | None,
+              duration_ms: float | None) -> None:
+        try:
+            with audit_pool.connection() as conn:
+                repository.record_audit(conn, chatbot_id=ctx.chatbot_id, conversation_id=ctx.conversation_id,
+                                        turn_id=ctx.turn_id, user_id=ctx.user_id, user_role=ctx.role, sql=sql,
+                                        verdict=verdict, reason=reason, row_count=rows, duration_ms=duration_ms)
+        except Exception:  # auditing must not hide the answer, but it must be loud
+            log.exception("could not record the SQL audit entry")
+
+    def refuse(ctx: ToolContext, sql: str, reason: str, verdict: str, duration_ms: float | None = None) -> None:
+        audit(ctx, sql, verdict, reason, None, duration_ms)
+        ctx.emit({"type": "query_result", "query": sql, "error": reason, "row_count": 0, "data": [],
+                  "truncated": False})
+        raise ToolError(reason)
+
+    def run(ctx: ToolContext, arguments: dict) -> str:
+        sql = arguments.get("sql")
+        description = arguments.get("description") or "running a query"
+        if not isinstance(sql, str) or not sql.strip():
+            raise ToolError("`sql` must be a non-empty string")
+        if not isinstance(description, str):
+            raise ToolError("`description` must be a string")
+        if len(sql) > MAX_SQL_LENGTH:
+            raise ToolError(f"the statement is longer than {MAX_SQL_LENGTH} characters")
+        ctx.emit({"type": "progress", "step": "querying", "message": "Querying database..."})
+        ctx.emit({"type": "progress", "step": "executing", "message": f"Executing: {description[:200]}"})
+        config = ctx.chatbot_config
+        operations = [op for op in config.get("allowed_operations", ["SELECT"])]
+        if not operations:
+            refuse(ctx, sql, "Operation not allowed: SELECT", "refused")
+        policy = AccessPolicy.from_config(config.get("allowed_tables", ["*"]), config.get("allowed_schemas", ["public"]),
+                                          operations)
+        try:
+            checked = check_sql(sql, policy)
+        except SqlRefused as exc:
+            refuse(ctx, sql, exc.reason, "refused")
+        started = time.perf_counter()
+        try:
+            result = executor.run(sql, role=ctx.role, claims=ctx.claims, search_path_schema=policy.default_schema,
+                                  allow_writes=checked.writes, cancel=ctx.cancel)
+        except QueryFailed as exc:
+            refuse(ctx, sql, exc.reason, "failed", (time.perf_counter() - started) * 1000)
+        summary = summarize(result)
+        audit(ctx, sql, "executed", None, result.row_count, result.duration_ms)
+        ctx.emit({"type": "query_result", "query": sql, "summary": summary, "row_count": result.row_count,
+                  "data": result.rows, "truncated": result.truncated})
+        return model_view(result, sample_rows)
+
+    return Tool(definition["name"], definition["description"], definition["parameters"], run)

@@ -1,0 +1,86 @@
+"""WebSocket `/ai/ws`: credentials and origin checked before the upgrade, then one ChatSession per socket."""
+from __future__ import annotations
+
+import logging
+import socket
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, request
+from flask_sock import ConnectionClosed, Sock
+
+from app.auth.request import principal_from_headers
+from app.auth.tokens import AuthError
+from app.chat.hub import ChatHub
+from app.chat.outbox import Outbox
+from app.chat.session import ChatSession
+from app.web.errors import error_response
+
+log = logging.getLogger(__name__)
+
+WS_PATH = "/ai/ws"
+# Frames up to this many times the protocol limit get a MESSAGE_TOO_LARGE reply; beyond, the socket closes.
+HARD_FRAME_FACTOR = 16
+
+
+def _origin_allowed(settings, origin: str | None) -> bool:
+    if not origin:
+        return True  # not a browser; credentials decide
+    parts = urlsplit(origin)
+    if origin in settings.allowed_origins or "*" in settings.allowed_origins:
+        return True
+    if parts.netloc and parts.netloc == request.host:
+        return True
+    return not settings.production and parts.hostname in ("localhost", "127.0.0.1", "::1")
+
+
+def init_app(app: Flask) -> None:
+    settings = app.extensions["fluxbase.settings"]
+    app.config["SOCK_SERVER_OPTIONS"] = {
+        "ping_interval": settings.ws_ping_seconds,
+        "max_message_size": settings.ws_max_frame_bytes * HARD_FRAME_FACTOR,
+    }
+    app.extensions["fluxbase.chat"] = ChatHub(app.extensions["fluxbase"])
+    sock = Sock(app)
+
+    @app.before_request
+    def _check_upgrade():
+        if request.path != WS_PATH:
+            return None
+        if not _origin_allowed(settings, request.headers.get("Origin")):
+            return error_response(403, "ORIGIN_NOT_ALLOWED", "origin not allowed")
+        try:
+            request.environ["fluxbase.principal"] = principal_from_headers(settings, request.headers, request.args)
+        except AuthError as exc:
+            return error_response(401, "AUTH_INVALID", str(exc))
+        return None
+
+    @sock.route(WS_PATH)
+    def chat_socket(ws):
+        _serve(ws, current_app.extensions["fluxbase.chat"], request.environ["fluxbase.principal"])
+
+
+def _serve(ws, hub: ChatHub, principal) -> None:
+    try:
+        # Without it the first deltas of a stream wait ~40 ms on delayed ACKs.
+        ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass
+
+    def overflow() -> None:
+        try:
+            ws.close(reason=1008, message="client too slow")
+        except Exception:
+            pass
+
+    outbox = Outbox(ws.send, overflow, hub.settings.ws_send_queue)
+    session = ChatSession(hub, principal, outbox)
+    try:
+        while not outbox.closed:
+            frame = ws.receive()
+            if frame is None:
+                continue
+            session.handle(frame)
+    except ConnectionClosed:
+        pass
+    finally:
+        session.close()

@@ -1,0 +1,127 @@
+"""The LLM tool loop, free of Celery and of storage: stream, forward text, run tools, repeat (bounded).
+
+It talks to the rest of the system only through what it is given: a provider, a tool registry,
+an `emit` callable for client events and a cancellation object.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from app.providers.base import CompletionOptions, Provider, TextDelta, ToolCall, Usage
+from app.tools.registry import ToolContext, ToolRegistry
+from workers.cancellation import TurnCancellation
+
+MAX_PARALLEL_TOOLS = 8
+
+
+class TurnCancelled(Exception):
+    """The user cancelled; `outcome` holds what was produced so far."""
+
+    def __init__(self, outcome: TurnOutcome):
+        super().__init__("cancelled")
+        self.outcome = outcome
+
+
+@dataclass
+class TurnOutcome:
+    text: str = ""                                       # the final assistant answer
+    usage: Usage = field(default_factory=Usage)
+    transcript: list[dict] = field(default_factory=list)  # intermediate assistant tool calls and tool results
+    rounds: int = 0
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    max_rounds: int
+    options: CompletionOptions
+
+
+class ToolLoop:
+    def __init__(self, provider: Provider, registry: ToolRegistry, *, emit: Callable[[dict], None],
+                 cancellation: TurnCancellation, config: LoopConfig):
+        self._provider = provider
+        self._registry = registry
+        self._emit = emit
+        self._cancellation = cancellation
+        self._config = config
+
+    def run(self, messages: list[dict], tool_definitions: list[dict], context: ToolContext) -> TurnOutcome:
+        outcome = TurnOutcome()
+        offered = self._registry.offered(tool_definitions)
+        offered_names = {tool["name"] for tool in offered}
+        conversation = list(messages)
+        self._emit({"type": "progress", "step": "thinking", "message": "Thinking..."})
+        for round_number in range(self._config.max_rounds + 1):
+            # The last round offers no tools, so the model has to answer with what it has.
+            tools = offered if round_number < self._config.max_rounds else None
+            text, calls = self._stream_once(conversation, tools, outcome)
+            outcome.rounds += 1
+            if not calls:
+                outcome.text = text
+                return outcome
+            call_message = {"role": "assistant", "content": text or None,
+                            "tool_calls": [{"id": c.id, "type": "function",
+                                            "function": {"name": c.name, "arguments": c.arguments}} for c in calls]}
+            conversation.append(call_message)
+            outcome.transcript.append({"role": "assistant", "content": text,
+                                       "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments}
+                                                      for c in calls]})
+            for call, result in zip(calls, self._run_tools(calls, context, offered_names)):
+                conversation.append({"role": "tool", "tool_call_id": call.id, "content": result})
+                outcome.transcript.append({"role": "tool", "tool_call_id": call.id, "tool_name": call.name,
+                                           "content": result})
+            self._check_cancelled(outcome)
+            self._emit({"type": "progress", "step": "generating", "message": "Generating answer..."})
+        return outcome  # unreachable: the last round has no tools
+
+    def _stream_once(self, conversation: list[dict], tools: list[dict] | None,
+                     outcome: TurnOutcome) -> tuple[str, list[ToolCall]]:
+        self._check_cancelled(outcome)
+        stream = self._provider.stream(conversation, tools, self._config.options)
+        unregister = self._cancellation.on_cancel(stream.close)
+        text_parts: list[str] = []
+        calls: list[ToolCall] = []
+        try:
+            for piece in stream:
+                if self._cancellation.cancelled:
+                    break
+                if isinstance(piece, TextDelta):
+                    text_parts.append(piece.text)
+                    self._emit({"type": "content", "delta": piece.text})
+                elif isinstance(piece, ToolCall):
+                    calls.append(piece)
+                elif isinstance(piece, Usage):
+                    outcome.usage = outcome.usage + piece
+        finally:
+            unregister()
+            stream.close()
+        if self._cancellation.cancelled:
+            outcome.text = "".join(text_parts)
+            raise TurnCancelled(outcome)
+        return "".join(text_parts), calls
+
+    def _run_tools(self, calls: list[ToolCall], context: ToolContext, offered: set[str]) -> list[str]:
+        def run(call: ToolCall) -> str:
+            if self._cancellation.cancelled:
+                return "Error: cancelled by the user"
+            return self._registry.invoke(call.name, call.arguments, context, offered)
+
+        if len(calls) == 1:
+            return [run(calls[0])]
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_TOOLS, len(calls))) as pool:
+            return list(pool.map(run, calls))
+
+    def _check_cancelled(self, outcome: TurnOutcome) -> None:
+        if self._cancellation.cancelled:
+            raise TurnCancelled(outcome)
+
+
+def describe_arguments(raw: str) -> dict:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return {"raw": raw}
+    return value if isinstance(value, dict) else {"value": value}
