@@ -1,4 +1,7 @@
-"""Renders the settings table that README.md embeds; `python -m config.docs` prints it."""
+"""Renders the settings table that README.md embeds.
+
+`python -m config.docs` prints it; `python -m config.docs --write README.md` updates the README.
+"""
 from __future__ import annotations
 
 from config.settings import SETTINGS
@@ -15,5 +18,20 @@ def render_table() -> str:
     return "\n".join(lines)
 
 
+def write_into(path: str) -> None:
+    """Replace the table between the markers in `path` (README.md) with the current one."""
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(f"{head}{BEGIN}\n{render_table()}\n{END}{tail}")
+
+
 if __name__ == "__main__":
-    print(render_table())
+    import sys
+
+    if sys.argv[1:2] == ["--write"]:
+        write_into(sys.argv[2] if len(sys.argv) > 2 else "README.md")
+    else:
+        print(render_table())

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 
 from app.db.migrate import migrate
 from app.demo.loader import load_demo
 from app.services.postgres import EmbeddedPostgres
 from app.services.redis_server import EmbeddedRedis
+from app.worker_presence import live_workers
 from config import Settings
 from tests.support.llm_server import ScriptedLLM
 from tests.support.processes import ROOT, free_port, http_ok, start_web, start_worker, wait_until
@@ -101,15 +103,15 @@ def owner_conn(database):
 @pytest.fixture(scope="session")
 def worker(base_env, database, workdir):
     proc = start_worker(base_env, workdir, "worker-main")
-    from workers.celery_app import make_celery
-
-    celery = make_celery(database)
+    client = redis.Redis.from_url(database.redis_url)
     try:
-        wait_until(lambda: not proc.alive() or celery.control.ping(timeout=0.5, limit=1), 60, "the Celery worker")
+        wait_until(lambda: not proc.alive() or "worker-main@" in " ".join(live_workers(client)), 60,
+                   "the Celery worker")
         assert proc.alive(), proc.log_text()
         yield proc
     finally:
         proc.stop()
+        client.close()
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ def env(tmp_path, **extra):
 def test_every_setting_is_in_the_readme_table():
     readme = (ROOT / "README.md").read_text()
     table = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
-    assert table == render_table(), "README settings table is stale: paste `python -m config.docs` output"
+    assert table == render_table(), "README settings table is stale: run `python -m config.docs --write README.md`"
     documented = set(re.findall(r"^\| `([A-Z_]+)` \|", table, re.M))
     assert documented == {s.env for s in SETTINGS}
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_shutdown
+from celery.signals import worker_ready, worker_shutdown
 
 from app.runtime import Runtime
+from app.worker_presence import Heartbeat
 from config import Settings
 from workers.celery_app import HOUSEKEEPING, RUN_TURN
 from workers.housekeeping import run_housekeeping
@@ -23,6 +24,16 @@ def register_tasks(celery: Celery, settings: Settings) -> None:
     def run_turn(turn_id: str) -> None:
         execute_turn(services, turn_id)
 
+    heartbeats: list[Heartbeat] = []
+
+    @worker_ready.connect(weak=False)
+    def _announce(sender=None, **_kwargs) -> None:
+        heartbeat = Heartbeat(services.runtime.redis, getattr(sender, "hostname", None) or "worker")
+        heartbeat.start()
+        heartbeats.append(heartbeat)
+
     @worker_shutdown.connect(weak=False)
     def _close(**_kwargs) -> None:
+        for heartbeat in heartbeats:
+            heartbeat.stop()
         services.runtime.close()

@@ -72,15 +72,20 @@ def check_redis(settings: Settings) -> tuple[bool, str]:
 
 
 def check_worker(settings: Settings) -> tuple[bool, str]:
-    from workers.celery_app import make_celery
+    import redis
 
+    from app.worker_presence import live_workers
+
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
     try:
-        replies = make_celery(settings).control.ping(timeout=1.0, limit=1)
-    except Exception as exc:  # the broker may be down; that was reported above
-        return False, f"cannot ask workers: {exc}"
-    if not replies:
+        names = live_workers(client)
+    except redis.RedisError as exc:
+        return False, f"cannot ask for workers: {exc}"
+    finally:
+        client.close()
+    if not names:
         return False, "no Celery worker is running (start one: `make start` or the Procfile's worker)"
-    return True, f"worker {next(iter(replies[0]))} answered"
+    return True, f"{len(names)} worker(s) alive: {', '.join(names)}"
 
 
 def check_provider(settings: Settings) -> tuple[bool, str]:

@@ -126,6 +126,8 @@ class Relay:
 
     def close(self) -> None:
         self._stopping.set()
+        if self._reader is not None:
+            self._reader.join(timeout=3)  # it wakes at least once a second to see the flag
         with self._lock:
             pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:

@@ -5,6 +5,8 @@ import time
 
 from flask import Blueprint, current_app, jsonify
 
+from app.worker_presence import live_workers
+
 bp = Blueprint("health", __name__)
 
 
@@ -29,10 +31,10 @@ def health():
         runtime.redis.ping()
 
     def workers():
-        replies = runtime.celery.control.ping(timeout=1.0, limit=1)
-        if not replies:
-            raise RuntimeError("no Celery worker answered a ping")
-        return {"workers": sorted(name for reply in replies for name in reply)}
+        names = live_workers(runtime.redis)
+        if not names:
+            raise RuntimeError("no live Celery worker")
+        return {"workers": names}
 
     checks = {"postgres": _timed(postgres), "redis": _timed(redis_check), "worker": _timed(workers)}
     healthy = all(check["ok"] for check in checks.values())
