@@ -6,6 +6,7 @@ import logging
 from flask import Flask
 
 from app.runtime import Runtime
+from app.web import chatbots_admin, chatbots_public, cors, errors, health, ws
 from config import Settings
 
 
@@ -20,12 +21,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     app.extensions["fluxbase"] = runtime or Runtime(settings)
     app.extensions["fluxbase.settings"] = settings
 
-    from app.web import errors, health, ws
-
     errors.init_app(app)
+    cors.init_app(app)
     app.register_blueprint(health.bp)
-    from app.web import chatbots_admin, chatbots_public
-
     app.register_blueprint(chatbots_public.bp)
     app.register_blueprint(chatbots_admin.bp)
     ws.init_app(app)

@@ -9,6 +9,7 @@ from psycopg_pool import ConnectionPool
 
 from app.db.connect import authenticator_pool, owner_pool
 from config import Settings
+from workers.celery_app import make_celery
 
 
 class Runtime:
@@ -34,8 +35,6 @@ class Runtime:
 
     @cached_property
     def celery(self):
-        from workers.celery_app import make_celery
-
         return make_celery(self.settings)
 
     def close(self) -> None:

@@ -6,6 +6,8 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import atexit  # noqa: E402
+
 from app.chatbots.sync_service import sync_on_start  # noqa: E402
 from app.factory import configure_logging, create_app  # noqa: E402
 from config import Settings  # noqa: E402
@@ -16,3 +18,12 @@ application = create_app(_settings)
 # Each worker syncs once as it loads; concurrent syncs queue on an advisory lock, so the
 # second finds everything unchanged. A failure is logged and the worker serves anyway.
 sync_on_start(_settings)
+
+
+def _close() -> None:
+    # Before interpreter teardown: pool and relay threads are greenlets that cannot be joined later.
+    application.extensions["fluxbase.chat"].close()
+    application.extensions["fluxbase"].close()
+
+
+atexit.register(_close)

@@ -4,6 +4,8 @@
 """
 from __future__ import annotations
 
+import sys
+
 from config.settings import SETTINGS
 
 BEGIN = "<!-- settings-table:begin -->"
@@ -29,8 +31,6 @@ def write_into(path: str) -> None:
 
 
 if __name__ == "__main__":
-    import sys
-
     if sys.argv[1:2] == ["--write"]:
         write_into(sys.argv[2] if len(sys.argv) > 2 else "README.md")
     else:

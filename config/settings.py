@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from config.parsers import (
     ConfigurationError,
@@ -257,8 +258,6 @@ def _fill_embedded_and_secrets(values: dict[str, Any]) -> None:
 
 
 def _authenticator_url(database_url: str, password: str) -> str:
-    from urllib.parse import quote, urlsplit, urlunsplit
-
     parts = urlsplit(database_url)
     host = parts.hostname or ""
     if ":" in host:

@@ -3,11 +3,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 
+import jwt
 import pytest
 
-from app.auth.tokens import verify
+from app.auth.tokens import mint, verify
 from app.factory import create_app
 from config import Settings
 from tests.support.processes import ROOT, free_port
@@ -88,3 +90,26 @@ def test_health_is_503_when_redis_is_down(base_env):
     body = response.get_json()
     assert body["checks"]["postgres"]["ok"] is True
     assert body["checks"]["redis"]["ok"] is False and body["checks"]["worker"]["ok"] is False
+
+
+def test_cors_preflight_and_headers_follow_the_allowed_origins(settings):
+    client = create_app(settings).test_client()
+    preflight = client.options("/api/v1/ai/chatbots", headers={"Origin": "http://localhost:3000",
+                                                               "Access-Control-Request-Method": "GET"})
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    assert "apikey" in preflight.headers["Access-Control-Allow-Headers"]
+    foreign = client.get("/api/v1/ai/chatbots", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in foreign.headers
+    configured = create_app(settings.replace(allowed_origins=("https://app.example",))).test_client()
+    ok = configured.get("/api/v1/ai/chatbots", headers={"Origin": "https://app.example"})
+    assert ok.headers["Access-Control-Allow-Origin"] == "https://app.example"
+
+
+def test_admin_role_jwt_is_accepted_on_admin_endpoints(settings):
+    client = create_app(settings).test_client()
+    admin = mint(settings.jwt_secret, role="authenticated", user_id="a11ce000-0000-4000-8000-000000000001")
+    assert client.get("/api/v1/admin/ai/chatbots", headers={"Authorization": f"Bearer {admin}"}).status_code == 403
+    token = jwt.encode({"role": "admin", "sub": "a11ce000-0000-4000-8000-000000000001",
+                        "exp": int(time.time()) + 60}, settings.jwt_secret, algorithm="HS256")
+    assert client.get("/api/v1/admin/ai/chatbots", headers={"Authorization": f"Bearer {token}"}).status_code == 200

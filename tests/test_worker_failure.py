@@ -1,7 +1,9 @@
-"""A worker killed mid-turn: the turn is redelivered to another worker and ends with exactly one answer.
+"""A worker killed mid-turn: the turn is run again by another worker and ends with exactly one answer.
 
 Runs on its own broker (Redis database 1) with its own two workers, so the session's main worker
-never takes part and the kill is deterministic.
+never takes part and the kill is deterministic. The surviving worker gets the turn from
+housekeeping (what beat runs every 15 s), which this test triggers itself once the dead worker's
+lock has lapsed.
 """
 import psycopg
 import redis
@@ -13,13 +15,15 @@ from app.streaming.bus import StreamBus
 from config import Settings
 from tests.conftest import ALICE
 from tests.support.processes import start_worker, wait_until
-from workers.celery_app import QUEUE, RUN_TURN, make_celery
+from app.worker_presence import live_workers
+from workers.celery_app import HOUSEKEEPING, QUEUE, RUN_TURN, make_celery
+from workers.turn_lock import lock_key
 
 
 def test_killed_worker_yields_exactly_one_final_answer(base_env, database, test_chatbots, llm, workdir, owner_conn):
     llm.reset()
     env = {**base_env, "REDIS_URL": base_env["REDIS_URL"].rsplit("/", 1)[0] + "/1",
-           "CELERY_VISIBILITY_TIMEOUT": "5"}
+           "CELERY_VISIBILITY_TIMEOUT": "5"}  # a short visibility timeout must not run the turn twice
     settings = Settings.from_env(env)
     celery = make_celery(settings)
     with psycopg.connect(database.database_url, row_factory=dict_row) as conn:
@@ -40,6 +44,9 @@ def test_killed_worker_yields_exactly_one_final_answer(base_env, database, test_
         second = start_worker(env, workdir, "worker-survivor", concurrency=4)
         client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
         bus = StreamBus(client)
+        wait_until(lambda: not client.exists(lock_key(turn.id)), 30, "the dead worker's lock to lapse")
+        wait_until(lambda: "worker-survivor@" in " ".join(live_workers(client)), 30, "the surviving worker")
+        celery.send_task(HOUSEKEEPING, queue=QUEUE)
 
         def finished():
             row = owner_conn.execute("select status from ai.turns where id = %s", (turn.id,)).fetchone()

@@ -20,12 +20,10 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        # Unacknowledged turns of a dead worker come back after the visibility timeout, but kombu
-        # sweeps for them only when a poll ends with nothing to read. A BRPOP that outlasts the
-        # gevent pool's 2 s drain timeout makes idle polls end that way, and a throttle of 1 makes
-        # every such poll sweep (one ZRANGE), so a lost turn returns within seconds of its timeout.
-        broker_transport_options={"visibility_timeout": settings.celery_visibility_timeout,
-                                  "polling_interval": 3, "unacked_restore_throttle": 1},
+        # kombu puts a dead worker's unacknowledged turns back when a worker starts (once they are
+        # older than the visibility timeout); beat's housekeeping re-enqueues them without waiting
+        # for a restart (workers/housekeeping.py).
+        broker_transport_options={"visibility_timeout": settings.celery_visibility_timeout},
         task_ignore_result=True,
         result_backend=None,
         task_default_queue=QUEUE,
@@ -33,9 +31,12 @@ def make_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
+        # Liveness is a heartbeat key (app/worker_presence.py), so the broadcast control channel
+        # would only cost a Redis connection per worker and a slower shutdown.
+        worker_enable_remote_control=False,
         timezone="UTC",
         beat_schedule={
-            "housekeeping": {"task": HOUSEKEEPING, "schedule": 60.0},
+            "housekeeping": {"task": HOUSEKEEPING, "schedule": 15.0},
         },
         task_time_limit=settings.turn_timeout_seconds + 60,
     )

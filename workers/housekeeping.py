@@ -1,37 +1,46 @@
-"""Periodic upkeep (Celery beat): close turns that no worker is running any more.
+"""Periodic upkeep (Celery beat): give abandoned turns to a live worker, or close them.
 
-A turn whose message was acknowledged but whose worker died (or whose lock lapsed) would
-otherwise stay 'running' forever and block the conversation with TURN_IN_PROGRESS.
+A turn is abandoned when it is unfinished and no worker holds its lock: its worker died (the
+lock's lease ran out) or its message was lost. Celery's own redelivery of an unacknowledged
+message waits for a worker restart with the gevent pool, so housekeeping re-enqueues the turn;
+the per-turn lock and the turn's status make a second delivery harmless. After MAX_ATTEMPTS the
+turn is closed with an error instead of being tried forever.
 """
 from __future__ import annotations
 
 import logging
 
 from app.chat import repository as conversations
+from workers.celery_app import QUEUE, RUN_TURN
 from workers.services import WorkerServices
+from workers.turn_lock import LEASE_SECONDS, lock_key
 
 log = logging.getLogger(__name__)
 
+MAX_ATTEMPTS = 3
 
-def run_housekeeping(services: WorkerServices) -> dict:
+
+def run_housekeeping(services: WorkerServices, celery) -> dict:
     settings = services.settings
     redis = services.runtime.redis
-    closed = 0
-    # Past the redelivery window and the turn timeout, with no worker holding its lock.
-    horizon = max(settings.turn_timeout_seconds, settings.celery_visibility_timeout) + 60
+    requeued = closed = 0
     with services.runtime.db.connection() as conn:
-        for row in conversations.stale_running_turns(conn, horizon):
-            if redis.exists(f"fluxbase:turn:{row['id']}:lock"):
+        # Running turns are judged by their lease; queued ones may just be waiting for a free worker.
+        candidates = conversations.unfinished_turns(conn, running_idle_seconds=LEASE_SECONDS,
+                                                    queued_idle_seconds=settings.celery_visibility_timeout + 60)
+        for turn in candidates:
+            if redis.exists(lock_key(turn["id"])):
                 continue
-            updated = conn.execute(
-                """update ai.turns set status = 'error', error_code = 'INTERNAL_ERROR', finished_at = now()
-                   where id = %s and status in ('queued', 'running') returning id""", (row["id"],)).fetchone()
-            conn.commit()
-            if updated:
+            if turn["attempts"] < MAX_ATTEMPTS:
+                celery.send_task(RUN_TURN, args=[str(turn["id"])], queue=QUEUE)
+                requeued += 1
+                continue
+            if conversations.abandon_turn(conn, str(turn["id"])):
+                conn.commit()
                 closed += 1
-                services.bus.publish(str(row["conversation_id"]), {
-                    "type": "error", "code": "INTERNAL_ERROR", "error": "The turn was abandoned by its worker",
-                    "message_id": str(row["assistant_message_id"])})
-    if closed:
-        log.warning("closed %d abandoned turn(s)", closed)
-    return {"abandoned_turns_closed": closed}
+                services.bus.publish(str(turn["conversation_id"]), {
+                    "type": "error", "code": "INTERNAL_ERROR", "error": "The turn failed on every attempt",
+                    "message_id": str(turn["assistant_message_id"])})
+    if requeued or closed:
+        log.warning("housekeeping: re-enqueued %d abandoned turn(s), closed %d", requeued, closed)
+    return {"requeued": requeued, "closed": closed}

@@ -18,7 +18,7 @@ def register_tasks(celery: Celery, settings: Settings) -> None:
 
     @celery.task(name=HOUSEKEEPING)
     def housekeeping() -> dict:
-        return run_housekeeping(services)
+        return run_housekeeping(services, celery)
 
     @celery.task(name=RUN_TURN, acks_late=True, reject_on_worker_lost=True)
     def run_turn(turn_id: str) -> None:

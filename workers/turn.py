@@ -76,7 +76,9 @@ def _run_attempt(services: WorkerServices, turn: conversations.Turn) -> None:
     emit = _Emitter(services, conversation.id, turn.assistant_message_id)
     if turn.attempts > 1:
         emit({"type": "progress", "step": "thinking", "message": "Restarting the answer after a worker failure"})
-    role = "authenticated" if conversation.user_role == "authenticated" and conversation.user_id else "anon"
+    # Model-written SQL runs as `authenticated` for a signed-in user (admins included) and as `anon`
+    # for everyone else, service-key callers too: never with more rights than an end user.
+    role = "authenticated" if conversation.user_role in ("authenticated", "admin") and conversation.user_id else "anon"
     claims = {"role": role, **({"sub": conversation.user_id} if conversation.user_id else {})}
     cancellation = TurnCancellation()
     context = ToolContext(conversation_id=conversation.id, turn_id=turn.id, message_id=turn.assistant_message_id,

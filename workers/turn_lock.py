@@ -23,10 +23,14 @@ return 0
 """
 
 
+def lock_key(turn_id: str) -> str:
+    return f"fluxbase:turn:{turn_id}:lock"
+
+
 class TurnLock:
     def __init__(self, client: redis.Redis, turn_id: str, owner: str):
         self._client = client
-        self._key = f"fluxbase:turn:{turn_id}:lock"
+        self._key = lock_key(turn_id)
         self._token = f"{owner}:{uuid.uuid4()}"
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None

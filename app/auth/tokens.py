@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import jwt
 
 ROLES = ("anon", "authenticated", "service_role")
+# PROTOCOL.md section 5 also accepts JWTs with role `admin` on admin endpoints.
+VERIFIED_ROLES = (*ROLES, "admin")
 _LEEWAY_SECONDS = 10
 
 
@@ -25,7 +27,7 @@ class Principal:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "service_role" or self.via_service_key or self.claims.get("admin") is True
+        return self.role in ("service_role", "admin") or self.via_service_key or self.claims.get("admin") is True
 
     @property
     def anonymous(self) -> bool:
@@ -59,10 +61,10 @@ def verify(secret: str, token: str) -> Principal:
     except jwt.InvalidTokenError as exc:
         raise AuthError(f"invalid token: {exc}") from None
     role = claims.get("role")
-    if role not in ROLES:
+    if role not in VERIFIED_ROLES:
         raise AuthError("invalid token: unknown role")
     sub = claims.get("sub")
-    if role == "authenticated":
+    if role in ("authenticated", "admin"):
         try:
             sub = str(uuid.UUID(str(sub)))
         except ValueError:

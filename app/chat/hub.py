@@ -32,3 +32,8 @@ class ChatHub:
 
     def cancel_turn(self, turn_id: str) -> None:
         request_cancel(self.runtime.redis, turn_id)
+
+    def close(self) -> None:
+        relay = self.__dict__.pop("relay", None)
+        if relay is not None:
+            relay.close()

@@ -117,7 +117,7 @@ def begin_attempt(conn: Connection, turn_id: str, *, new_message_id: bool) -> Tu
     lost attempt's partial text.
     """
     row = conn.execute(
-        """update ai.turns set status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now()),
+        """update ai.turns set status = 'running', attempts = attempts + 1, started_at = now(),
                   assistant_message_id = case when %s then gen_random_uuid() else assistant_message_id end
            where id = %s and status in ('queued', 'running') returning *""", (new_message_id, turn_id)).fetchone()
     return _turn(row) if row else None
@@ -161,11 +161,20 @@ def user_message(conn: Connection, message_id: str) -> str:
     return conn.execute("select content from ai.messages where id = %s", (message_id,)).fetchone()["content"]
 
 
-def stale_running_turns(conn: Connection, older_than_seconds: int) -> list[dict]:
+def unfinished_turns(conn: Connection, *, running_idle_seconds: int, queued_idle_seconds: int) -> list[dict]:
+    """Turns that may have been abandoned: running past a few lock leases, or queued for long."""
     return conn.execute(
-        """select id, conversation_id, assistant_message_id from ai.turns
-           where status in ('queued', 'running') and created_at < now() - make_interval(secs => %s)""",
-        (older_than_seconds,)).fetchall()
+        """select id, conversation_id, assistant_message_id, attempts from ai.turns
+           where (status = 'running' and started_at < now() - make_interval(secs => %s))
+              or (status = 'queued' and created_at < now() - make_interval(secs => %s))""",
+        (running_idle_seconds, queued_idle_seconds)).fetchall()
+
+
+def abandon_turn(conn: Connection, turn_id: str) -> bool:
+    row = conn.execute(
+        """update ai.turns set status = 'error', error_code = 'INTERNAL_ERROR', finished_at = now()
+           where id = %s and status in ('queued', 'running') returning id""", (turn_id,)).fetchone()
+    return row is not None
 
 
 def record_audit(conn: Connection, *, chatbot_id: str | None, conversation_id: str | None, turn_id: str | None,

@@ -1,8 +1,14 @@
-"""services start/stop/status, setup (everything `make run` needs before the processes) and doctor."""
+"""services start/stop/status, setup (everything `make run` needs before the processes), health and doctor."""
 from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
 
 from rich.console import Console
 
+from app.chatbots.sync_service import sync_directory
 from app.cli.doctor import run_doctor
 from app.db.migrate import migrate
 from app.demo.loader import demo_present, load_demo
@@ -58,19 +64,12 @@ def cmd_setup(settings, args) -> int:
     if settings.embedded_postgres and not args.no_demo and not demo_present(settings):
         load_demo(settings)
         out.print("demo shop loaded")
-    from app.chatbots.sync_service import sync_directory  # noqa: PLC0415 - sync arrives with the chatbot issue
-
     report = sync_directory(settings)
     out.print(f"chatbots: {report.summary_line()}")
     return 0
 
 
 def cmd_health(settings, args) -> int:
-    import json
-    import time
-    import urllib.error
-    import urllib.request
-
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
     url = f"http://{host}:{settings.port}/health"
     deadline = time.monotonic() + args.wait

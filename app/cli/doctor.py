@@ -1,4 +1,8 @@
-"""`fluxbase doctor`: one line per dependency, and what to do about a failure."""
+"""`fluxbase doctor`: one line per dependency, and what to do about a failure.
+
+Third-party imports are made inside each check on purpose: doctor must run, and say what is
+missing, on a machine where some of them are not installed.
+"""
 from __future__ import annotations
 
 import importlib.util

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import psycopg
+from psycopg import sql
 
 from app.db.connect import connect_owner
 from config import Settings
@@ -89,6 +90,4 @@ def migrate(settings: Settings) -> list[str]:
 def _set_authenticator_password(conn: psycopg.Connection, settings: Settings) -> None:
     if not settings.authenticator_password:
         return
-    from psycopg import sql
-
     conn.execute(sql.SQL("alter role authenticator password {}").format(sql.Literal(settings.authenticator_password)))

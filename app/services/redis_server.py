@@ -6,8 +6,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import redis
 
 from app.services.postgres import EmbeddedServiceError
 
@@ -65,12 +68,9 @@ class EmbeddedRedis:
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 10.0) -> None:
-        import redis
-
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
         try:
             # Retry until redis answers PING; the deadline bounds the wait.
-            import time
             deadline = time.monotonic() + timeout
             while True:
                 try:
@@ -92,7 +92,6 @@ class EmbeddedRedis:
             os.waitpid(pid, 0)
         except ChildProcessError:
             # Daemonised: not our child, so poll until it is gone.
-            import time
             deadline = time.monotonic() + 10
             while self._pid() is not None and time.monotonic() < deadline:
                 time.sleep(0.02)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
 from flask_sock import ConnectionClosed, Sock
@@ -13,6 +12,7 @@ from app.auth.tokens import AuthError
 from app.chat.hub import ChatHub
 from app.chat.outbox import Outbox
 from app.chat.session import ChatSession
+from app.web.cors import origin_allowed
 from app.web.errors import error_response
 
 log = logging.getLogger(__name__)
@@ -20,17 +20,6 @@ log = logging.getLogger(__name__)
 WS_PATH = "/ai/ws"
 # Frames up to this many times the protocol limit get a MESSAGE_TOO_LARGE reply; beyond, the socket closes.
 HARD_FRAME_FACTOR = 16
-
-
-def _origin_allowed(settings, origin: str | None) -> bool:
-    if not origin:
-        return True  # not a browser; credentials decide
-    parts = urlsplit(origin)
-    if origin in settings.allowed_origins or "*" in settings.allowed_origins:
-        return True
-    if parts.netloc and parts.netloc == request.host:
-        return True
-    return not settings.production and parts.hostname in ("localhost", "127.0.0.1", "::1")
 
 
 def init_app(app: Flask) -> None:
@@ -46,7 +35,7 @@ def init_app(app: Flask) -> None:
     def _check_upgrade():
         if request.path != WS_PATH:
             return None
-        if not _origin_allowed(settings, request.headers.get("Origin")):
+        if not origin_allowed(settings, request.headers.get("Origin"), request.host):
             return error_response(403, "ORIGIN_NOT_ALLOWED", "origin not allowed")
         try:
             request.environ["fluxbase.principal"] = principal_from_headers(settings, request.headers, request.args)
