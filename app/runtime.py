@@ -8,6 +8,7 @@ import redis
 from psycopg_pool import ConnectionPool
 
 from app.db.connect import authenticator_pool, owner_pool
+from app.streaming.bus import StreamBus
 from config import Settings
 from workers.celery_app import make_celery
 
@@ -32,6 +33,11 @@ class Runtime:
     @cached_property
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.settings.redis_url, decode_responses=True, health_check_interval=30)
+
+    @cached_property
+    def bus(self) -> StreamBus:
+        return StreamBus(self.redis, max_events=self.settings.stream_replay_events,
+                         ttl_seconds=self.settings.stream_replay_ttl_seconds)
 
     @cached_property
     def celery(self):

@@ -5,7 +5,6 @@ an `emit` callable for client events and a cancellation object.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -118,10 +117,3 @@ class ToolLoop:
         if self._cancellation.cancelled:
             raise TurnCancelled(outcome)
 
-
-def describe_arguments(raw: str) -> dict:
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        return {"raw": raw}
-    return value if isinstance(value, dict) else {"value": value}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from app.chat.schema import SchemaCache
 from app.providers.base import NoProviderConfigured, Provider
 from app.providers.openai_compatible import OpenAICompatibleProvider, OpenAIConfig
 from app.runtime import Runtime
@@ -10,7 +11,6 @@ from app.sql.executor import SqlExecutor
 from app.streaming.bus import StreamBus
 from app.tools.registry import ToolRegistry
 from app.tools.sql_tool import make_execute_sql
-from app.chat.schema import SchemaCache
 
 
 class WorkerServices:
@@ -19,10 +19,9 @@ class WorkerServices:
         self.settings = runtime.settings
         self._providers: dict[tuple, Provider] = {}
 
-    @cached_property
+    @property
     def bus(self) -> StreamBus:
-        return StreamBus(self.runtime.redis, max_events=self.settings.stream_replay_events,
-                         ttl_seconds=self.settings.stream_replay_ttl_seconds)
+        return self.runtime.bus
 
     @cached_property
     def executor(self) -> SqlExecutor:

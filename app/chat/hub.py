@@ -17,10 +17,9 @@ class ChatHub:
         self.settings = runtime.settings
         self._lock = threading.Lock()
 
-    @cached_property
+    @property
     def bus(self) -> StreamBus:
-        return StreamBus(self.runtime.redis, max_events=self.settings.stream_replay_events,
-                         ttl_seconds=self.settings.stream_replay_ttl_seconds)
+        return self.runtime.bus
 
     @cached_property
     def relay(self) -> Relay:

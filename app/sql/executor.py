@@ -26,19 +26,16 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import psycopg
 from psycopg import pq
-from psycopg.generators import fetch
-from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool
 
 from app.db.connect import reset_session
-from app.sql.results import WRITE_COMMANDS, QueryResult, json_safe, row_size
+from app.sql.cancel import CancelToken, CancelWatcher
+from app.sql.results import WRITE_COMMANDS, QueryResult
+from app.sql.stream import fetch_capped
 
 __all__ = ["CancelToken", "ExecutorUnavailable", "QueryFailed", "QueryResult", "SqlExecutor", "END_USER_ROLES"]
 
@@ -47,8 +44,6 @@ logger = logging.getLogger(__name__)
 END_USER_ROLES = frozenset({"anon", "authenticated"})
 
 # Rows per network chunk (libpq >= 17); the cap check overshoots by at most this many rows.
-_CHUNK_ROWS = 100
-_CANCEL_TIMEOUT_S = 5.0
 
 # Every value a bound parameter: nothing the caller passes is spliced into SQL text.
 _SETUP_SQL = """
@@ -59,7 +54,6 @@ select set_config('role', %(role)s, true),
        set_config('idle_in_transaction_session_timeout', %(idle_timeout)s, true)
 """
 
-_TAG_COUNTS = re.compile(r"( \d+)+$")   # 'INSERT 0 1' -> 'INSERT', 'SELECT 5' -> 'SELECT'
 _READ_ONLY_OP = re.compile(r"cannot execute (.+?) in a read-only transaction")
 
 # Connection-level failures: the query did not fail, the database went away.
@@ -78,42 +72,6 @@ class QueryFailed(Exception):
 
 class ExecutorUnavailable(Exception):
     """No database connection could be used (pool exhausted or closed, server gone)."""
-
-
-class CancelToken:
-    """Lets another thread or greenlet stop a running query. `cancel()` is idempotent."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self._lock = threading.Lock()
-        self._listeners: list[threading.Event] = []
-
-    def cancel(self) -> None:
-        with self._lock:
-            self._event.set()
-            listeners = list(self._listeners)
-        for listener in listeners:
-            listener.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """True once cancelled; False if `timeout` seconds passed first."""
-        return self._event.wait(timeout)
-
-    def _link(self, listener: threading.Event) -> Callable[[], None]:
-        """Set `listener` on cancel (at once if already cancelled); returns the unlink function."""
-        with self._lock:
-            self._listeners.append(listener)
-            if self._event.is_set():
-                listener.set()
-
-        def unlink() -> None:
-            with self._lock:
-                self._listeners.remove(listener)
-        return unlink
 
 
 class SqlExecutor:
@@ -173,10 +131,10 @@ class SqlExecutor:
             conn.read_only = not allow_writes     # psycopg opens the next transaction with it
             conn.execute(_SETUP_SQL, setup)
             if cancel is not None:
-                watcher = _CancelWatcher(conn, cancel)
+                watcher = CancelWatcher(conn, cancel)
                 if cancel.cancelled:   # cancelled before the watcher existed
                     raise QueryFailed("Query cancelled", code="cancelled")
-            fetched = _fetch(conn, sql, self._max_rows, self._max_bytes, drain=allow_writes)
+            fetched = fetch_capped(conn, sql, self._max_rows, self._max_bytes, drain=allow_writes)
         except psycopg.Error as exc:
             raise self._translate(conn, exc, cancel, started) from None
         finally:
@@ -273,151 +231,3 @@ def _primary(exc: psycopg.Error) -> str:
     return (message or str(exc).split("\n", 1)[0]).strip()
 
 
-class _CancelWatcher:
-    """Waits (in a thread; a greenlet under gevent) for the token and cancels the statement.
-
-    `stop()` disarms it and waits for a cancel in flight, so a late cancel request can only reach
-    the statement it was meant for: PostgreSQL ignores one that arrives while the session is idle.
-    """
-
-    def __init__(self, conn: psycopg.Connection, token: CancelToken):
-        self._conn = conn
-        self._token = token
-        self._wake = threading.Event()
-        self._lock = threading.Lock()
-        self._armed = True
-        self._unlink = token._link(self._wake)
-        self._thread = threading.Thread(target=self._watch, name="sql-cancel-watcher", daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        self._wake.wait()
-        with self._lock:
-            if self._armed and self._token.cancelled:
-                try:
-                    self._conn.cancel_safe(timeout=_CANCEL_TIMEOUT_S)
-                except psycopg.Error as exc:
-                    logger.warning("query cancellation failed: %s", exc)
-
-    def stop(self) -> None:
-        with self._lock:
-            self._armed = False
-        self._wake.set()
-        self._unlink()
-        self._thread.join()
-
-
-class _Fetched:
-    __slots__ = ("columns", "rows", "truncated_by", "command", "affected")
-
-    def __init__(self) -> None:
-        self.columns: list[str] = []
-        self.rows: list[dict[str, Any]] = []
-        self.truncated_by: str | None = None
-        self.command: str | None = None
-        self.affected: int | None = None
-
-
-def _fetch(conn: psycopg.Connection, sql: str, max_rows: int, max_bytes: int, *, drain: bool) -> _Fetched:
-    """Stream the statement's rows, keeping at most `max_rows` rows and `max_bytes` of JSON.
-
-    At a cap, a read-only run stops reading: closing psycopg's stream cancels the statement on the
-    server and discards what is in flight (nothing to lose, it will be rolled back). A run that may
-    write drains the rest without keeping it instead, so a write is never half-cancelled and its
-    outcome is known; the statement timeout still bounds it.
-    """
-    out = _Fetched()
-    cur = _StatusCursor(conn)
-    # Intervals as PostgreSQL writes them ('1 day 02:00:00'), not Python timedeltas.
-    cur.adapters.register_loader("interval", TextLoader)
-    size = 0
-    names: list[str] | None = None
-    chunk = _CHUNK_ROWS if psycopg.capabilities.has_stream_chunked() else 1
-    stream: Iterator[tuple] = cur.stream(sql, size=chunk)
-    try:
-        for raw in stream:
-            if out.truncated_by is not None:
-                continue   # draining
-            if names is None:
-                names = out.columns = _column_names(cur)
-            if len(out.rows) >= max_rows:
-                out.truncated_by = "rows"
-            else:
-                row = {name: json_safe(value) for name, value in zip(names, raw)}
-                cost = row_size(row)
-                if size + cost > max_bytes:
-                    out.truncated_by = "bytes"
-                else:
-                    out.rows.append(row)
-                    size += cost
-                    continue
-            if not drain:
-                break
-    finally:
-        stream.close()
-    if names is None:
-        out.columns = _column_names(cur)
-    # No tag means the statement was cancelled at a cap before it ended: only a read gets there.
-    out.command = cur.command if cur.command is not None else "SELECT"
-    out.affected = cur.affected
-    return out
-
-
-def _column_names(cur: psycopg.Cursor) -> list[str]:
-    """Column names made unique (`select a.id, b.id` would otherwise collapse in a dict)."""
-    names: list[str] = []
-    seen: set[str] = set()
-    for column in cur.description or []:
-        name, n = column.name, 1
-        while name in seen:
-            n += 1
-            name = f"{column.name}_{n}"
-        seen.add(name)
-        names.append(name)
-    return names
-
-
-class _StatusCursor(psycopg.Cursor):
-    """A cursor whose `stream()` also reports how the statement ended.
-
-    psycopg's `stream()` is the right transport (extended protocol, chunked rows, and on early
-    close it cancels the statement and drains the connection), but it drops the final result, so
-    the command tag and affected-row count are lost, and it raises on statements that return no
-    rows (an INSERT without RETURNING). Both are needed to decide whether to commit. This replaces
-    only the per-result step, psycopg 3.3's private `_stream_fetchone_gen`: psycopg is pinned, and
-    the executor tests (zero-row, no-row, write and truncated results) fail if it changes.
-    """
-
-    command: str | None = None    # tag without counts ('SELECT', 'CREATE TABLE'); '' for an empty
-    affected: int | None = None   # statement; None if it did not finish
-
-    def _stream_fetchone_gen(self, first: bool):
-        res = yield from fetch(self._pgconn)
-        if res is None:
-            return None
-        status = res.status
-        # libpq puts the tag on the final TUPLES_OK in single-row mode but on the last chunk in
-        # chunked mode (whose final TUPLES_OK then has none): take it wherever it comes.
-        if res.command_status:
-            self.command = _TAG_COUNTS.sub("", res.command_status.decode("utf-8", "replace"))
-            self.affected = res.command_tuples
-        if status in (pq.ExecStatus.SINGLE_TUPLE, pq.ExecStatus.TUPLES_CHUNK):
-            self.pgresult = res
-            self._tx.set_pgresult(res, set_loaders=first)
-            if first:
-                self._make_row = self._make_row_maker()
-            return res
-        if status in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK, pq.ExecStatus.EMPTY_QUERY):
-            if status == pq.ExecStatus.EMPTY_QUERY:
-                self.command = ""
-            elif first:
-                self.pgresult = res   # the column description of a zero-row result
-            if self.command is None:
-                self.command = ""
-            while res is not None:
-                res = yield from fetch(self._pgconn)
-            return None
-        if status in (pq.ExecStatus.COPY_OUT, pq.ExecStatus.COPY_IN, pq.ExecStatus.COPY_BOTH):
-            # The connection is now mid-COPY; the executor closes it rather than unwinding it.
-            raise psycopg.NotSupportedError("COPY is not supported")
-        return self._raise_for_result(res)
