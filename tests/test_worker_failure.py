@@ -30,7 +30,7 @@ def test_killed_worker_yields_exactly_one_final_answer(base_env, database, test_
         bot = chatbots.load_enabled(conn, "tests", "shop")
         conversation = conversations.create_conversation(conn, chatbot_id=bot.id, user_id=ALICE,
                                                          user_role="authenticated", ttl_hours=1)
-        turn = conversations.start_turn(conn, conversation, "please answer")
+        turn = conversations.start_turn(conn, conversation.id, "please answer", max_turns=10)
         conn.commit()
     llm.reply_stall(after_chunks=3, text="a partial answer that will be lost")
     llm.reply_text("the one and only final answer", usage=(11, 7))

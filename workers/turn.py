@@ -35,14 +35,7 @@ def execute_turn(services: WorkerServices, turn_id: str) -> None:
         log.info("turn %s is being run by another worker", turn_id)
         return
     try:
-        with services.runtime.db.connection() as conn:
-            current = conversations.get_turn(conn, turn_id)
-            if current is None or current.status not in ("queued", "running"):
-                return
-            # 'running' here means an earlier attempt died: its partial text is discarded.
-            turn = conversations.begin_attempt(conn, turn_id, new_message_id=current.status == "running")
-        if turn is not None:
-            _run_attempt(services, turn)
+        _run_attempt(services, turn_id)
     finally:
         lock.release()
 
@@ -59,12 +52,15 @@ class _Emitter:
         self._bus.publish(self._conversation_id, {**event, "message_id": self._message_id}, turn_start=first)
 
 
-def _run_attempt(services: WorkerServices, turn: conversations.Turn) -> None:
+def _run_attempt(services: WorkerServices, turn_id: str) -> None:
     settings = services.settings
     with services.runtime.db.connection() as conn:
-        conversation = conversations.get_conversation(conn, turn.conversation_id)
+        started = conversations.begin_attempt(conn, turn_id)
+        if started is None:
+            return  # finished by an earlier delivery
+        conn.commit()
+        turn, conversation, user_content = started.turn, started.conversation, started.user_content
         chatbot = chatbots.get_record(conn, conversation.chatbot_id)
-        user_content = conversations.user_message(conn, turn.user_message_id)
         history = conversations.history(conn, conversation.id, before_turn=turn.id)
         config = effective_config(chatbot.config, server_policy(settings))
         template_settings = load_settings(conn, list(config.get("required_settings", [])), conversation.user_id)

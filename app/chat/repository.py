@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,6 +13,10 @@ TITLE_LENGTH = 80
 
 class TurnInProgress(Exception):
     """The conversation already has a queued or running turn."""
+
+
+class TurnLimitReached(Exception):
+    """The conversation has had its `@fluxbase:max-turns` turns."""
 
 
 @dataclass(frozen=True)
@@ -61,32 +66,40 @@ def find_owned_conversation(conn: Connection, *, conversation_id: str, chatbot_i
     return _conversation(row) if row else None
 
 
-def get_conversation(conn: Connection, conversation_id: str) -> Conversation | None:
-    row = conn.execute("select * from ai.conversations where id = %s", (conversation_id,)).fetchone()
-    return _conversation(row) if row else None
+# One statement: count the turn, store the user message and queue the turn. The unique index on
+# unfinished turns makes a concurrent second message fail as a whole; a conversation at its turn
+# limit (or gone) matches no row and inserts nothing.
+_START_TURN = """
+with conversation as (
+  update ai.conversations set turn_count = turn_count + 1, updated_at = now(), title = coalesce(title, %(title)s)
+  where id = %(conversation_id)s and turn_count < %(max_turns)s
+  returning id
+), message as (
+  insert into ai.messages (id, conversation_id, turn_id, role, content)
+  select %(message_id)s, id, %(turn_id)s, 'user', %(content)s from conversation
+  returning id, conversation_id
+)
+insert into ai.turns (id, conversation_id, user_message_id, assistant_message_id)
+select %(turn_id)s, conversation_id, id, gen_random_uuid() from message
+returning *
+"""
 
 
-def start_turn(conn: Connection, conversation: Conversation, content: str) -> Turn:
-    """Persist the user message and a queued turn in one transaction.
-
-    The partial unique index on active turns makes a second concurrent message fail here, atomically.
-    """
+def start_turn(conn: Connection, conversation_id: str, content: str, *, max_turns: int) -> Turn:
+    """Persist the user message and a queued turn; raises TurnInProgress or TurnLimitReached."""
+    params = {"conversation_id": conversation_id, "content": content, "title": _title(content),
+              "max_turns": max_turns, "message_id": str(uuid.uuid4()), "turn_id": str(uuid.uuid4())}
     try:
         with conn.transaction():
-            message = conn.execute(
-                """insert into ai.messages (conversation_id, role, content) values (%s, 'user', %s) returning id""",
-                (conversation.id, content)).fetchone()
-            turn = conn.execute(
-                """insert into ai.turns (conversation_id, user_message_id, assistant_message_id)
-                   values (%s, %s, gen_random_uuid()) returning *""", (conversation.id, message["id"])).fetchone()
-            conn.execute(
-                """update ai.conversations set turn_count = turn_count + 1, updated_at = now(),
-                          title = coalesce(title, %s) where id = %s""",
-                (_title(content), conversation.id))
-            conn.execute("update ai.messages set turn_id = %s where id = %s", (turn["id"], message["id"]))
+            row = conn.execute(_START_TURN, params).fetchone()
     except errors.UniqueViolation:
-        raise TurnInProgress(conversation.id) from None
-    return _turn(turn)
+        raise TurnInProgress(conversation_id) from None
+    if row is None:
+        # Only on the refusal path: a running turn is the better answer than the limit.
+        if active_turn(conn, conversation_id) is not None:
+            raise TurnInProgress(conversation_id)
+        raise TurnLimitReached(conversation_id)
+    return _turn(row)
 
 
 def _title(content: str) -> str:
@@ -99,28 +112,47 @@ def _turn(row: dict) -> Turn:
                 str(row["assistant_message_id"]), row["status"], row["attempts"])
 
 
-def get_turn(conn: Connection, turn_id: str) -> Turn | None:
-    row = conn.execute("select * from ai.turns where id = %s", (turn_id,)).fetchone()
-    return _turn(row) if row else None
-
-
 def active_turn(conn: Connection, conversation_id: str) -> Turn | None:
     row = conn.execute("select * from ai.turns where conversation_id = %s and status in ('queued', 'running')",
                        (conversation_id,)).fetchone()
     return _turn(row) if row else None
 
 
-def begin_attempt(conn: Connection, turn_id: str, *, new_message_id: bool) -> Turn | None:
-    """Mark the turn running for one more attempt; None when it is already finished.
+@dataclass(frozen=True)
+class TurnContext:
+    """A started attempt and what it needs from its conversation."""
 
-    A retried attempt gets a fresh assistant message id so clients can tell its deltas from the
-    lost attempt's partial text.
-    """
-    row = conn.execute(
-        """update ai.turns set status = 'running', attempts = attempts + 1, started_at = now(),
-                  assistant_message_id = case when %s then gen_random_uuid() else assistant_message_id end
-           where id = %s and status in ('queued', 'running') returning *""", (new_message_id, turn_id)).fetchone()
-    return _turn(row) if row else None
+    turn: Turn
+    conversation: Conversation
+    user_content: str
+
+
+# Mark the turn running for one more attempt and read its conversation and user message, in one
+# round trip. A retried attempt (attempts > 0) gets a fresh assistant message id, so clients can
+# tell its deltas from the lost attempt's partial text.
+_BEGIN_ATTEMPT = """
+with turn as (
+  update ai.turns set status = 'running', attempts = attempts + 1, started_at = now(),
+         assistant_message_id = case when attempts > 0 then gen_random_uuid() else assistant_message_id end
+  where id = %s and status in ('queued', 'running')
+  returning *
+)
+select turn.*, c.chatbot_id, c.user_id, c.user_role, c.turn_count, c.title, m.content as user_content
+from turn
+join ai.conversations c on c.id = turn.conversation_id
+join ai.messages m on m.id = turn.user_message_id
+"""
+
+
+def begin_attempt(conn: Connection, turn_id: str) -> TurnContext | None:
+    """None when the turn does not exist or is already finished."""
+    row = conn.execute(_BEGIN_ATTEMPT, (turn_id,)).fetchone()
+    if row is None:
+        return None
+    conversation = Conversation(str(row["conversation_id"]), str(row["chatbot_id"]),
+                                row["user_id"] and str(row["user_id"]), row["user_role"], row["turn_count"],
+                                row["title"])
+    return TurnContext(_turn(row), conversation, row["user_content"])
 
 
 def finish_turn(conn: Connection, turn: Turn, *, status: str, error_code: str | None, prompt_tokens: int,
@@ -155,10 +187,6 @@ def history(conn: Connection, conversation_id: str, *, before_turn: str) -> list
              and (m.turn_id is null or exists (select 1 from ai.turns t where t.id = m.turn_id and t.status <> 'error')
                   or m.role = 'user')
            order by m.ordinal""", (conversation_id, before_turn)).fetchall()
-
-
-def user_message(conn: Connection, message_id: str) -> str:
-    return conn.execute("select content from ai.messages where id = %s", (message_id,)).fetchone()["content"]
 
 
 def unfinished_turns(conn: Connection, *, running_idle_seconds: int, queued_idle_seconds: int) -> list[dict]:

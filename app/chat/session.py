@@ -93,19 +93,14 @@ class ChatSession:
         if attached is None:
             raise FrameError("NO_SESSION", "No active chat session", request.conversation_id)
         with self._hub.runtime.db.connection() as conn:
-            current = conversations.get_conversation(conn, request.conversation_id)
-            if current is None:
-                raise FrameError("CONVERSATION_NOT_FOUND", "Conversation not found", request.conversation_id)
-            if conversations.active_turn(conn, current.id) is not None:
-                raise FrameError("TURN_IN_PROGRESS", "A turn is already in progress for this conversation",
-                                 request.conversation_id)
-            if current.turn_count >= attached.max_turns:
-                raise FrameError("TURN_LIMIT", "Conversation turn limit reached", request.conversation_id)
             try:
-                turn = conversations.start_turn(conn, current, request.content)
+                turn = conversations.start_turn(conn, request.conversation_id, request.content,
+                                                max_turns=attached.max_turns)
             except conversations.TurnInProgress:
                 raise FrameError("TURN_IN_PROGRESS", "A turn is already in progress for this conversation",
                                  request.conversation_id) from None
+            except conversations.TurnLimitReached:
+                raise FrameError("TURN_LIMIT", "Conversation turn limit reached", request.conversation_id) from None
             conn.commit()
         # Enqueued only after the user message is committed: the worker must find it.
         try:
