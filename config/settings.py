@@ -137,7 +137,7 @@ SETTINGS: tuple[Setting, ...] = (
             "How long a conversation's replay buffer outlives its last event.",
             lambda n, v: parse_int(n, v, 60, 30 * 86400)),
     Setting("TURN_TIMEOUT_SECONDS", "turn_timeout_seconds", "300",
-            "Longest a turn may run; also the per-turn lock's lifetime.", lambda n, v: parse_int(n, v, 10, 3600)),
+            "Longest a turn may run before it is stopped with an error.", lambda n, v: parse_int(n, v, 10, 3600)),
     Setting("CELERY_VISIBILITY_TIMEOUT", "celery_visibility_timeout", "900",
             "Seconds before an unacknowledged turn of a dead worker is redelivered (must exceed "
             "TURN_TIMEOUT_SECONDS).", lambda n, v: parse_int(n, v, 5, 86400)),

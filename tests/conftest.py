@@ -17,7 +17,7 @@ from app.demo.loader import load_demo
 from app.services.postgres import EmbeddedPostgres
 from app.services.redis_server import EmbeddedRedis
 from app.worker_presence import live_workers
-from config import Settings
+from config import SETTINGS, Settings
 from tests.support.llm_server import ScriptedLLM
 from tests.support.processes import ROOT, free_port, http_ok, start_web, start_worker, wait_until
 
@@ -60,7 +60,8 @@ def llm():
 
 @pytest.fixture(scope="session")
 def base_env(workdir, postgres, redis_server, llm) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLUXBASE_", "OPENAI_", "DATABASE_", "REDIS_"))}
+    # Every setting the server reads is set here or dropped: a developer's own values never leak in.
+    env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
     env.update({
         "DATABASE_URL": postgres.url("fluxbase_test"),
         "REDIS_URL": redis_server.url,

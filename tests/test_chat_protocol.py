@@ -3,9 +3,12 @@ import json
 import urllib.request
 import uuid
 
+import psycopg
 import pytest
 import websocket
+from psycopg.rows import dict_row
 
+from app.chat import repository as conversations
 from tests.conftest import ALICE, BOB, TEST_SERVICE_KEY, token_for
 from tests.support.chat_client import ChatClient
 
@@ -131,9 +134,11 @@ def test_reconnect_mid_turn_resumes_without_loss_or_duplicates(chat, llm):
     assert resumed["resumed"] is True
     rest = second.until_type("done")
     turn_events = [e for e in first.events if "message_id" in e] + [e for e in rest if "message_id" in e]
-    # Together the two sockets saw every seq once: the turn's events plus the second chat_started.
-    seqs = sorted(e["seq"] for e in first.events + second.events if e.get("conversation_id") == conversation)
+    # The two sockets together saw every event of the turn exactly once, in order.
+    seqs = [e["seq"] for e in turn_events]
     assert seqs == list(range(1, len(seqs) + 1)), seqs
+    # chat_started stands just before the replay, so a client keeping the highest seq stays exact.
+    assert resumed["seq"] == last_seq
     assert content(turn_events) == text
     assert seen
 
@@ -221,3 +226,33 @@ def test_broken_streams_are_provider_errors(chat, llm, failure):
 def test_health_still_ok_after_chat(web):
     with urllib.request.urlopen(f"{web}/health", timeout=10) as response:
         assert response.status == 200
+
+
+def test_cancel_of_a_turn_no_worker_has_taken_closes_it_at_once(chat, database, llm):
+    client = chat()
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    with psycopg.connect(database.database_url, row_factory=dict_row) as conn:
+        # Queued in the database but never enqueued: as if the task message were lost.
+        conversations.start_turn(conn, conversation, "lost", max_turns=50)
+        conn.commit()
+    client.send({"type": "message", "conversation_id": conversation, "content": "blocked?"})
+    assert client.until_type("error")[-1]["code"] == "TURN_IN_PROGRESS"
+    client.send({"type": "cancel", "conversation_id": conversation})
+    cancelled = client.until_type("cancelled")[-1]
+    assert cancelled["conversation_id"] == conversation and "message_id" in cancelled
+    llm.reply_text("free again")
+    assert client.ask(conversation, "now?")[-1]["type"] == "done"
+
+
+def test_provider_failure_after_a_tool_round_keeps_the_tool_work(chat, llm, owner_conn):
+    client = chat()
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    llm.reply_tool_calls([{"name": "execute_sql", "arguments": {"sql": "SELECT 1 AS one", "description": "one"}}])
+    llm.reply_error(500, "upstream broke")
+    assert client.ask(conversation, "one?")[-1]["code"] == "PROVIDER_ERROR"
+    roles = [r[0] for r in owner_conn.execute(
+        "select role from ai.messages where conversation_id = %s order by ordinal", (conversation,)).fetchall()]
+    assert roles == ["user", "assistant", "tool"]
+    status = owner_conn.execute("select status, error_code from ai.turns where conversation_id = %s",
+                                (conversation,)).fetchone()
+    assert status == ("error", "PROVIDER_ERROR")

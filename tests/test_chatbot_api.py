@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
+import jwt
 import pytest
 
 from app.auth.tokens import mint
@@ -134,13 +136,14 @@ def test_admin_endpoints_refuse_non_admins_and_change_nothing(client, bots, head
     {"apikey": TEST_SERVICE_KEY},
     {"Authorization": f"ServiceKey {TEST_SERVICE_KEY}"},
     "service_role",
-    "admin_claim",
-], ids=["x-service-key", "apikey", "servicekey-scheme", "service-role-jwt", "admin-claim-jwt"])
+    "admin_role",
+], ids=["x-service-key", "apikey", "servicekey-scheme", "service-role-jwt", "admin-role-jwt"])
 def test_admin_endpoints_accept_admins(client, bots, headers):
     if headers == "service_role":
         headers = bearer(mint(TEST_SECRET, role="service_role"))
-    elif headers == "admin_claim":
-        headers = bearer(mint(TEST_SECRET, role="authenticated", user_id=USER_ID, extra={"admin": True}))
+    elif headers == "admin_role":
+        headers = bearer(jwt.encode({"role": "admin", "sub": USER_ID, "exp": int(time.time()) + 60}, TEST_SECRET,
+                                    algorithm="HS256"))
     namespace, objects = bots
     target = objects["members"]
     expected = [200, 200, 200, 200, 200, 204]
@@ -148,6 +151,11 @@ def test_admin_endpoints_accept_admins(client, bots, headers):
         response = getattr(client, method)(url, headers=headers, json=body)
         assert response.status_code == status, (method, url, response.get_json())
     assert "members" not in admin_list(client, namespace)
+
+
+def test_an_admin_claim_on_a_user_token_is_not_admin(client, bots):
+    token = mint(TEST_SECRET, role="authenticated", user_id=USER_ID, extra={"admin": True})
+    assert client.get("/api/v1/admin/ai/chatbots", headers=bearer(token)).status_code == 403
 
 
 # -- the admin object ---------------------------------------------------------------------------

@@ -50,3 +50,6 @@ def test_schema_description_lists_only_allowed_tables(database):
         text = describe_tables(conn, AccessPolicy.from_config(["orders", "products"], ["public"], ["SELECT"]))
     assert "- orders(id integer, user_id uuid" in text and "- products(" in text
     assert "customers" not in text and "locations" not in text
+    with psycopg.connect(database.database_url, row_factory=dict_row) as conn:
+        anon = describe_tables(conn, AccessPolicy.from_config(["orders", "products"], ["public"], ["SELECT"]), "anon")
+    assert "products(" in anon and "orders(" not in anon  # anon may not read orders

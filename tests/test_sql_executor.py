@@ -2,13 +2,13 @@
 
 What the database layer alone enforces (proven below): the end user's role and claims (RLS),
 READ ONLY unless writes are allowed, one statement per run (extended protocol), a statement
-timeout, row and byte caps, cancellation, and a pooled connection that comes back exactly as it
-was at login whatever the statement did to its session.
+timeout, row and byte caps, cancellation, a pooled connection that comes back exactly as it
+was at login whatever the statement did to its session, and no identity change inside a
+statement (`set_config` is revoked from end-user roles by migration 0005, so rewriting
+request.jwt.claims or the role mid-statement is refused).
 
 What the database layer alone CANNOT stop; that is the guard's job (app/sql/guard.py), so never
 remove the guard on the strength of these tests:
-- `set_config('request.jwt.claims', ...)` inside the statement changes the identity RLS sees for
-  the rest of that same statement: one user reads another's rows (demonstrated below);
 - a SECURITY DEFINER function, or a view without `security_invoker`, runs with its owner's rights
   and bypasses the caller's RLS;
 - `database_to_xml` and friends dump whatever their internal queries can reach;
@@ -273,7 +273,9 @@ WRITES_AND_IDENTITY_CHANGES = [
     ("SELECT 1; DROP TABLE orders", "query_error"),
     ("COMMIT; DELETE FROM orders", "query_error"),
     ("SET TRANSACTION READ WRITE", "query_error"),
-    ("SELECT set_config('transaction_read_only', 'off', true)", "query_error"),
+    ("SELECT set_config('transaction_read_only', 'off', true)", "permission_denied"),
+    ("select set_config('request.jwt.claims', '{\"sub\": \"" + BOB + "\"}', true), * from orders", "permission_denied"),
+    ("select set_config('role', 'authenticated', true), * from orders", "permission_denied"),
 ]
 
 
@@ -310,21 +312,22 @@ def test_other_errors_carry_only_the_primary_message(executor):
 
 def test_resetting_the_role_inside_a_statement_reveals_nothing(executor, pool, login_state):
     pid = backend_pid(executor)
-    result = as_alice(executor, "select set_config('role', 'none', false) as r, (select count(*) from orders) as n")
-    assert result.rows[0]["n"] == 5   # planned and checked as authenticated: never all 8
+    with pytest.raises(QueryFailed) as info:   # set_config is revoked from end-user roles
+        as_alice(executor, "select set_config('role', 'none', false) as r, (select count(*) from orders) as n")
+    assert info.value.reason == "Permission denied"
     assert_clean(pool, login_state, pid)
     as_alice(executor, "RESET ROLE")
     assert as_alice(executor, "select count(*) as n from orders").rows == [{"n": 5}]
 
 
-def test_db_layer_alone_cannot_stop_claims_spoofing_so_the_guard_is_required(executor):
-    """Documents a known hole the guard closes: this statement reads Bob's orders as Alice.
-    If this test ever fails, PostgreSQL changed; re-check before relaxing anything."""
+def test_db_layer_alone_refuses_claims_spoofing(executor):
+    """`set_config` inside a statement could rewrite the claims RLS reads for the rest of that
+    statement (Alice reading Bob's orders). Migration 0005 revokes it from end-user roles."""
     spoof = ("select o.user_id from (select set_config('request.jwt.claims', %s, true)) s, orders o"
              % ("'" + json.dumps(BOB_CLAIMS) + "'"))
-    result = as_alice(executor, spoof)
-    assert {r["user_id"] for r in result.rows} == {BOB}
-    # The spoof lives only inside that one statement.
+    with pytest.raises(QueryFailed) as info:
+        as_alice(executor, spoof)
+    assert info.value.reason == "Permission denied"
     assert {r["user_id"] for r in as_alice(executor, "select user_id from orders").rows} == {ALICE}
 
 

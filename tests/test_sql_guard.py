@@ -35,6 +35,10 @@ def table(name: str) -> str:
     return f"Table not allowed: {name}"
 
 
+def syntax(node: str) -> str:
+    return f"Syntax not allowed: {node}"
+
+
 STATEMENT_COUNT = [
     case("empty", "", "No SQL statement given"),
     case("only-comment", "  -- just a comment\n", "No SQL statement given"),
@@ -347,8 +351,52 @@ TYPES_PARAMETERS_OPERATORS = [
          "Operator not allowed: evil.<"),
 ]
 
+# Syntax that evaluates functions without a FuncCall node, so the function allow-list never
+# sees it: refused by node type, before anything inside it is looked at.
+SYNTAX = [
+    case("xmlelement-hiding-setting", "SELECT xmlelement(name x, current_setting('role'))",
+         syntax("XmlExpr")),
+    case("xmlelement", "SELECT xmlelement(name item, total) FROM orders", syntax("XmlExpr")),
+    case("xmlparse", "SELECT xmlparse(document '<a/>')", syntax("XmlExpr")),
+    case("is-document", "SELECT note IS DOCUMENT FROM orders", syntax("XmlExpr")),
+    case("xmlserialize", "SELECT xmlserialize(content note AS text) FROM orders",
+         syntax("XmlSerialize")),
+    case("xmltable", "SELECT * FROM XMLTABLE('/a' PASSING '<a/>' COLUMNS x int PATH '.')",
+         syntax("RangeTableFunc")),
+    case("xmltable-lateral", "SELECT o.id, x.* FROM orders o, "
+         "XMLTABLE('/a' PASSING o.note COLUMNS v text PATH '.') x", syntax("RangeTableFunc")),
+    case("json-query", "SELECT JSON_QUERY(metadata, '$.address') FROM customers",
+         syntax("JsonFuncExpr")),
+    case("json-value", "SELECT JSON_VALUE(metadata, '$.vip') FROM customers",
+         syntax("JsonFuncExpr")),
+    case("json-value-default-calls", "SELECT JSON_VALUE(metadata, '$.x' "
+         "DEFAULT pg_sleep(1)::text ON EMPTY) FROM customers", syntax("JsonFuncExpr")),
+    case("json-exists", "SELECT JSON_EXISTS(metadata, '$.vip') FROM customers",
+         syntax("JsonFuncExpr")),
+    case("json-table", "SELECT * FROM customers c, JSON_TABLE(c.metadata, '$.tags[*]' "
+         "COLUMNS (tag text PATH '$')) t", syntax("JsonTable")),
+    case("json-object", "SELECT JSON_OBJECT('id': id) FROM orders",
+         syntax("JsonObjectConstructor")),
+    case("json-array", "SELECT JSON_ARRAY(id, total) FROM orders", syntax("JsonArrayConstructor")),
+    case("json-parse", "SELECT JSON('{\"a\": 1}')", syntax("JsonParseExpr")),
+    case("json-scalar", "SELECT JSON_SCALAR(total) FROM orders", syntax("JsonScalarExpr")),
+    case("json-serialize", "SELECT JSON_SERIALIZE(metadata) FROM customers",
+         syntax("JsonSerializeExpr")),
+    case("json-objectagg", "SELECT JSON_OBJECTAGG(id: total) FROM orders",
+         syntax("JsonObjectAgg")),
+    case("json-arrayagg", "SELECT JSON_ARRAYAGG(total) FROM orders", syntax("JsonArrayAgg")),
+    case("is-json", "SELECT note IS JSON FROM orders", syntax("JsonIsPredicate")),
+    case("merge-action", "SELECT merge_action()", syntax("MergeSupportFunc")),
+    case("xml-in-where-subquery", "SELECT id FROM orders WHERE id IN "
+         "(SELECT 1 WHERE xmlparse(content 'x') IS NOT NULL)", syntax("XmlExpr")),
+    case("tablesample-qualified-method", "SELECT * FROM orders TABLESAMPLE evil.sampler (10)",
+         fn("evil.sampler")),
+    case("tablesample-extension-method", "SELECT * FROM orders TABLESAMPLE system_time (1000)",
+         fn("system_time")),
+]
+
 HOSTILE = STATEMENT_COUNT + PARSE + OPERATIONS + LOCKING + FUNCTIONS + TABLES \
-    + TYPES_PARAMETERS_OPERATORS
+    + TYPES_PARAMETERS_OPERATORS + SYNTAX
 
 
 @pytest.mark.parametrize(("sql", "reason"), HOSTILE)
@@ -367,7 +415,8 @@ def test_corpus_is_large() -> None:
     ("SELECT * FROM orders FOR SHARE", "locking"), ("SELECT version()", "function"),
     ("SELECT current_user", "function"), ("SELECT * FROM pg_authid", "table"),
     ("SELECT 'x'::regclass", "type"), ("SELECT $1", "parameter"),
-    ("SELECT 1 OPERATOR(evil.+) 1", "operator"),
+    ("SELECT 1 OPERATOR(evil.+) 1", "operator"), ("SELECT xmlelement(name x, 1)", "syntax"),
+    ("SELECT * FROM orders TABLESAMPLE system_time (1)", "function"),
 ])
 def test_refusal_category(sql: str, category: str) -> None:
     error = refused(sql)
@@ -476,6 +525,27 @@ LEGITIMATE = [
                  id="column-named-like-function"),
     pytest.param("SELECT total OPERATOR(pg_catalog.*) 2 FROM orders", id="pg_catalog-operator"),
     pytest.param("SELECT (tags)[1], (o).* FROM products, orders o", id="subscript-and-star"),
+    pytest.param("SELECT * FROM orders TABLESAMPLE BERNOULLI (10) REPEATABLE (42)",
+                 id="tablesample-bernoulli"),
+    pytest.param("SELECT count(*) FROM orders TABLESAMPLE pg_catalog.system (5)",
+                 id="tablesample-system"),
+    pytest.param("WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 5) "
+                 "SEARCH DEPTH FIRST BY n SET ord CYCLE n SET seen USING path "
+                 "SELECT n FROM t ORDER BY ord", id="recursive-cte-search-cycle"),
+    pytest.param('SELECT name COLLATE "C", make_interval(days => 3), NULL, B\'101\', 1.5, '
+                 "true, tags[1:2] FROM customers, products", id="collate-named-arg-literals"),
+    pytest.param("SELECT * FROM ROWS FROM (generate_series(1, 3)) WITH ORDINALITY AS g(v, i)",
+                 id="rows-from-ordinality"),
+    pytest.param("SELECT status, count(*) FROM orders GROUP BY CUBE (status), ()",
+                 id="cube"),
+    pytest.param("SELECT sum(total) OVER (ORDER BY created_at ROWS BETWEEN 2 PRECEDING "
+                 "AND CURRENT ROW), ARRAY(SELECT id FROM customers), ROW(1, 2) IS NOT NULL, "
+                 "total IS NOT DISTINCT FROM 0, (total > 0) IS TRUE FROM orders",
+                 id="frames-arrays-rows-tests"),
+    pytest.param("SELECT r.a, r.b FROM customers c, "
+                 "jsonb_to_record(c.metadata) AS r(a int, b text) "
+                 "WHERE tags && ARRAY['sale', 'new'] AND r.a = ANY (ARRAY[1, 2])",
+                 id="column-definition-list-and-arrays"),
 ]
 
 
@@ -538,8 +608,14 @@ INSERT_ONLY = AccessPolicy(allowed_operations=frozenset({"SELECT", "INSERT"}),
                  "WHERE c.id = o.customer_id", "UPDATE", WRITER, id="update-from"),
     pytest.param("DELETE FROM orders o USING customers c WHERE c.id = o.customer_id "
                  "AND c.deleted RETURNING o.id", "DELETE", WRITER, id="delete-using"),
-    pytest.param("WITH d AS (DELETE FROM orders WHERE total = 0 RETURNING id) "
-                 "SELECT count(*) FROM d", "SELECT", WRITER, id="data-modifying-cte"),
+    pytest.param("INSERT INTO orders (id, total) VALUES (DEFAULT, 1)", "INSERT", INSERT_ONLY,
+                 id="insert-default"),
+    pytest.param("UPDATE orders SET (status, total) = (SELECT 'paid', 0), note = DEFAULT "
+                 "WHERE id = 1", "UPDATE", WRITER, id="update-multi-assign"),
+    pytest.param("UPDATE orders SET total = 0 WHERE id = 1 RETURNING OLD.total, NEW.total",
+                 "UPDATE", WRITER, id="returning-old-new"),
+    pytest.param("DELETE FROM orders WHERE id = 1 RETURNING WITH (OLD AS o) o.total",
+                 "DELETE", WRITER, id="returning-with-alias"),
     pytest.param("WITH orders AS (SELECT 1 AS id) DELETE FROM orders WHERE id = 1",
                  "DELETE", WRITER, id="delete-target-named-like-cte"),
 ])
@@ -561,6 +637,36 @@ def test_allowed_write(sql: str, operation: str, policy: AccessPolicy) -> None:
     pytest.param("DELETE FROM orders", INSERT_ONLY, op("DELETE"), id="delete-not-listed"),
     pytest.param("WITH d AS (DELETE FROM orders RETURNING id) INSERT INTO orders (id) "
                  "SELECT id FROM d", INSERT_ONLY, op("DELETE"), id="delete-cte-inside-insert"),
+    # The executor commits only a top-level write, so a nested one would silently roll back.
+    pytest.param("WITH d AS (DELETE FROM orders WHERE total = 0 RETURNING id) "
+                 "SELECT count(*) FROM d", WRITER, op("DELETE inside WITH"),
+                 id="data-modifying-cte"),
+    pytest.param("WITH i AS (INSERT INTO orders (id) VALUES (1) RETURNING id) SELECT * FROM i",
+                 INSERT_ONLY, op("INSERT inside WITH"), id="insert-cte-under-select"),
+    pytest.param("SELECT * FROM (WITH d AS (DELETE FROM orders RETURNING *) "
+                 "SELECT * FROM d) s", WRITER, op("DELETE inside WITH"),
+                 id="delete-cte-in-subquery"),
+    pytest.param("WITH d AS (DELETE FROM orders RETURNING id) INSERT INTO orders (id) "
+                 "SELECT id FROM d", WRITER, op("DELETE inside WITH"),
+                 id="delete-cte-inside-insert-all-writes"),
+    pytest.param("WITH i AS (INSERT INTO orders (id) VALUES (1) RETURNING id) "
+                 "INSERT INTO order_items (order_id) SELECT id FROM i", INSERT_ONLY,
+                 op("INSERT inside WITH"), id="insert-cte-inside-insert"),
+    pytest.param("WITH u AS (UPDATE orders SET total = 0 RETURNING id) UPDATE customers "
+                 "SET note = 'x' WHERE id IN (SELECT id FROM u)", WRITER,
+                 op("UPDATE inside WITH"), id="update-cte-inside-update"),
+    pytest.param("WITH u AS (UPDATE orders SET total = 0 RETURNING id) INSERT INTO orders "
+                 "(id) SELECT id FROM u", INSERT_ONLY, op("UPDATE"),
+                 id="policy-check-comes-before-nesting-check"),
+    pytest.param("WITH i AS (INSERT INTO orders (id) VALUES (1) ON CONFLICT (id) DO UPDATE "
+                 "SET total = 0 RETURNING id) DELETE FROM orders WHERE id IN (SELECT id FROM i)",
+                 WRITER, op("INSERT inside WITH"), id="upsert-cte-inside-delete"),
+    pytest.param("UPDATE orders SET note = xmlelement(name x, 1)::text", WRITER,
+                 syntax("XmlExpr"), id="xml-in-update"),
+    pytest.param("INSERT INTO orders (note) SELECT JSON_VALUE(metadata, '$.x') FROM customers",
+                 WRITER, syntax("JsonFuncExpr"), id="json-function-in-insert"),
+    pytest.param("DELETE FROM orders WHERE CURRENT OF c", WRITER, syntax("CurrentOfExpr"),
+                 id="where-current-of"),
     pytest.param("UPDATE pg_catalog.pg_authid SET rolsuper = true", WRITER,
                  table("pg_catalog.pg_authid"), id="update-catalog"),
     pytest.param("DELETE FROM orders USING pg_roles r WHERE true", WRITER, table("pg_roles"),
@@ -579,6 +685,14 @@ def test_allowed_write(sql: str, operation: str, policy: AccessPolicy) -> None:
 ])
 def test_refused_write(sql: str, policy: AccessPolicy, reason: str) -> None:
     assert refused(sql, policy).reason == reason
+
+
+def test_nested_write_is_an_operation_refusal_and_writes_means_top_level() -> None:
+    error = refused("WITH d AS (DELETE FROM orders RETURNING id) SELECT * FROM d", WRITER)
+    assert (error.reason, error.category) == (op("DELETE inside WITH"), "operation")
+    assert not check_sql("SELECT * FROM orders", WRITER).writes
+    assert check_sql("WITH c AS (SELECT id FROM customers) DELETE FROM orders "
+                     "WHERE customer_id IN (SELECT id FROM c)", WRITER).writes
 
 
 WRITE_ONLY = AccessPolicy(allowed_operations=frozenset({"INSERT"}),

@@ -24,17 +24,24 @@ def test_publish_numbers_events_and_replay_returns_the_latest_turn(client):
     conv = str(uuid.uuid4())
     assert bus.publish(conv, {"type": "progress"}, turn_start=True) == 1
     bus.publish(conv, {"type": "done"})
-    assert bus.allocate_seq(conv) == 3
-    assert bus.publish(conv, {"type": "progress"}, turn_start=True) == 4
+    assert bus.current_seq(conv) == 2
+    assert bus.publish(conv, {"type": "progress"}, turn_start=True) == 3
     bus.publish(conv, {"type": "content", "delta": "a"})
     bus.publish(conv, {"type": "done", "usage": {}})
-    assert [e["seq"] for e in bus.replay(conv, None)] == [4, 5, 6]
-    assert [e["seq"] for e in bus.replay(conv, 0)] == [4, 5, 6]
-    assert [e["seq"] for e in bus.replay(conv, 4)] == [5, 6]
-    assert bus.replay(conv, 6) == []
-    event = bus.replay(conv, 5)[0]
-    assert event == {"seq": 6, "conversation_id": conv, "type": "done", "usage": {}}
+    assert [e["seq"] for e in bus.replay(conv, None)] == [3, 4, 5]
+    assert [e["seq"] for e in bus.replay(conv, 0)] == [3, 4, 5]
+    assert [e["seq"] for e in bus.replay(conv, 3)] == [4, 5]
+    assert bus.replay(conv, 5) == []
+    assert bus.replay(conv, 4)[0] == {"seq": 5, "conversation_id": conv, "type": "done", "usage": {}}
+    assert [e["seq"] for e in bus.range(conv, 1)] == [3, 4, 5]  # a new turn trims the one before
     assert client.ttl(f"fluxbase:conv:{{{conv}}}:events") > 0
+
+
+def test_a_forgotten_counter_restarts_from_the_floor(client):
+    bus = StreamBus(client, max_events=100, ttl_seconds=60)
+    conv = str(uuid.uuid4())
+    assert bus.publish(conv, {"type": "progress"}, turn_start=True, floor=41) == 42
+    assert bus.publish(conv, {"type": "done"}, floor=0) == 43  # the floor only seeds a missing counter
 
 
 def test_replay_buffer_is_bounded(client):
@@ -73,13 +80,27 @@ def test_relay_acknowledges_before_returning_so_nothing_is_lost(client, redis_se
 
 def test_feed_holds_live_events_until_replay_is_delivered_and_drops_duplicates():
     delivered = []
-    feed = Feed("c", delivered.append)
+    feed = Feed("c", delivered.append, lambda first, last: [])
     feed.on_live({"seq": 6})
     feed.on_live({"seq": 7})
     feed.go_live([{"seq": 4}, {"seq": 5}, {"seq": 6}], after_seq=3)
     feed.on_live({"seq": 7})
     feed.on_live({"seq": 8})
     assert [e["seq"] for e in delivered] == [4, 5, 6, 7, 8]
+
+
+def test_feed_fetches_events_that_live_delivery_skipped():
+    delivered, asked = [], []
+
+    def fetch(first, last):
+        asked.append((first, last))
+        return [{"seq": n} for n in range(first, last + 1)]
+
+    feed = Feed("c", delivered.append, fetch)
+    feed.go_live([], after_seq=2)
+    feed.on_live({"seq": 3})
+    feed.on_live({"seq": 7})
+    assert [e["seq"] for e in delivered] == [3, 4, 5, 6, 7] and asked == [(4, 6)]
 
 
 def test_outbox_closes_a_client_that_falls_behind_without_blocking_the_caller():

@@ -6,7 +6,7 @@ import pytest
 from app.providers.base import CompletionOptions, ProviderError, TextDelta, ToolCall, Usage
 from app.tools.registry import Tool, ToolContext, ToolRegistry
 from workers.cancellation import TurnCancellation
-from workers.loop import LoopConfig, ToolLoop, TurnCancelled
+from workers.loop import LoopConfig, ToolLoop, TurnCancelled, TurnOutcome, TurnTimedOut
 
 
 class FakeStream:
@@ -137,15 +137,36 @@ def test_cancel_mid_stream_closes_the_stream_and_keeps_partial_text():
 
     provider = FakeProvider([TextDelta("one "), TextDelta("two "), TextDelta("three")], on_piece=cancel_after_second)
     loop, events, ctx = make_loop(provider, cancellation=cancellation)
-    with pytest.raises(TurnCancelled) as info:
-        loop.run(USER, DEFS, ctx)
-    assert info.value.outcome.text == "one " and provider.streams[0].closed
+    outcome = TurnOutcome()
+    with pytest.raises(TurnCancelled):
+        loop.run(USER, DEFS, ctx, outcome)
+    assert outcome.text == "one " and provider.streams[0].closed
     assert [e["delta"] for e in events if e["type"] == "content"] == ["one "]
 
 
-def test_provider_errors_propagate():
-    provider = FakeProvider([TextDelta("x"), ProviderError("boom")])
+def test_provider_errors_propagate_and_keep_the_partial_outcome():
+    provider = FakeProvider([ToolCall("c1", "echo", '{"x": 2}'), Usage(3, 1)], [TextDelta("x"), ProviderError("boom")])
     loop, _, ctx = make_loop(provider)
+    outcome = TurnOutcome()
     with pytest.raises(ProviderError):
+        loop.run(USER, DEFS, ctx, outcome)
+    assert provider.streams[1].closed
+    assert outcome.text == "x" and outcome.usage == Usage(3, 1)
+    assert [m["role"] for m in outcome.transcript] == ["assistant", "tool"]
+
+
+def test_tool_calls_in_the_final_round_are_not_run():
+    provider = FakeProvider([ToolCall("c1", "echo", "{}")], [TextDelta("answer"), ToolCall("c2", "echo", "{}")])
+    ran = []
+    loop, _, ctx = make_loop(provider, max_rounds=1,
+                             tool=Tool("echo", "echo", {}, lambda c, a: ran.append(1) or "ok"))
+    outcome = loop.run(USER, DEFS, ctx)
+    assert ran == [1] and outcome.text == "answer" and provider.calls[1]["tools"] is None
+
+
+def test_deadline_stops_the_turn():
+    provider = FakeProvider([TextDelta("slow")])
+    loop, _, ctx = make_loop(provider)
+    loop._config = LoopConfig(5, CompletionOptions(), deadline=0.0)
+    with pytest.raises(TurnTimedOut):
         loop.run(USER, DEFS, ctx)
-    assert provider.streams[0].closed

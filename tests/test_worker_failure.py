@@ -5,18 +5,24 @@ never takes part and the kill is deterministic. The surviving worker gets the tu
 housekeeping (what beat runs every 15 s), which this test triggers itself once the dead worker's
 lock has lapsed.
 """
+import uuid
+
 import psycopg
 import redis
 from psycopg.rows import dict_row
 
 from app.chat import repository as conversations
 from app.chatbots import repository as chatbots
+from app.runtime import Runtime
+from app.sql.audit import record_audit, turn_wrote_data
 from app.streaming.bus import StreamBus
 from config import Settings
 from tests.conftest import ALICE
 from tests.support.processes import start_worker, wait_until
 from app.worker_presence import live_workers
 from workers.celery_app import HOUSEKEEPING, QUEUE, RUN_TURN, make_celery
+from workers.services import WorkerServices
+from workers.turn import execute_turn
 from workers.turn_lock import lock_key
 
 
@@ -73,3 +79,37 @@ def test_killed_worker_yields_exactly_one_final_answer(base_env, database, test_
         first.stop()
         if second is not None:
             second.stop()
+
+
+def test_a_redelivered_finished_turn_republishes_a_lost_ending(database, test_chatbots, owner_conn):
+    services = WorkerServices(Runtime(database))
+    try:
+        with psycopg.connect(database.database_url, row_factory=dict_row) as conn:
+            bot = chatbots.load_enabled(conn, "tests", "shop")
+            conversation = conversations.create_conversation(conn, chatbot_id=bot.id, user_id=ALICE,
+                                                             user_role="authenticated", ttl_hours=1)
+            turn = conversations.start_turn(conn, conversation.id, "q", max_turns=10)
+            conversations.finish_turn(conn, turn, status="done", error_code=None, prompt_tokens=4,
+                                      completion_tokens=2)
+            conn.commit()
+        execute_turn(services, turn.id)  # the worker died after the commit, before publishing
+        endings = [e for e in services.bus.replay(conversation.id, None) if e["type"] == "done"]
+        assert [(e["message_id"], e["usage"]["total_tokens"]) for e in endings] == [(turn.assistant_message_id, 6)]
+        execute_turn(services, turn.id)  # and never twice
+        assert len([e for e in services.bus.replay(conversation.id, None) if e["type"] == "done"]) == 1
+    finally:
+        services.runtime.close()
+
+
+def test_turn_wrote_data_reads_the_audit_trail(owner_conn):
+    turn_id = str(uuid.uuid4())
+    with psycopg.connect(owner_conn.info.dsn) as conn:
+        assert not turn_wrote_data(conn, turn_id)
+        record_audit(conn, chatbot_id=None, conversation_id=None, turn_id=turn_id, user_id=None,
+                     user_role="authenticated", sql="select 1", verdict="executed", reason=None, row_count=1,
+                     duration_ms=1.0, command="SELECT")
+        assert not turn_wrote_data(conn, turn_id)
+        record_audit(conn, chatbot_id=None, conversation_id=None, turn_id=turn_id, user_id=None,
+                     user_role="authenticated", sql="insert ...", verdict="executed", reason=None, row_count=1,
+                     duration_ms=1.0, command="INSERT")
+        assert turn_wrote_data(conn, turn_id)

@@ -5,6 +5,7 @@ an `emit` callable for client events and a cancellation object.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,16 +18,16 @@ MAX_PARALLEL_TOOLS = 8
 
 
 class TurnCancelled(Exception):
-    """The user cancelled; `outcome` holds what was produced so far."""
+    """The user cancelled; the outcome passed to `run` holds what was produced so far."""
 
-    def __init__(self, outcome: TurnOutcome):
-        super().__init__("cancelled")
-        self.outcome = outcome
+
+class TurnTimedOut(Exception):
+    """The turn ran past its deadline."""
 
 
 @dataclass
 class TurnOutcome:
-    text: str = ""                                       # the final assistant answer
+    text: str = ""                                       # the answer (so far, when interrupted)
     usage: Usage = field(default_factory=Usage)
     transcript: list[dict] = field(default_factory=list)  # intermediate assistant tool calls and tool results
     rounds: int = 0
@@ -36,6 +37,7 @@ class TurnOutcome:
 class LoopConfig:
     max_rounds: int
     options: CompletionOptions
+    deadline: float | None = None  # time.monotonic() value
 
 
 class ToolLoop:
@@ -47,8 +49,10 @@ class ToolLoop:
         self._cancellation = cancellation
         self._config = config
 
-    def run(self, messages: list[dict], tool_definitions: list[dict], context: ToolContext) -> TurnOutcome:
-        outcome = TurnOutcome()
+    def run(self, messages: list[dict], tool_definitions: list[dict], context: ToolContext,
+            outcome: TurnOutcome | None = None) -> TurnOutcome:
+        """Run the turn, filling `outcome` as it goes, so an interrupted turn still shows its work."""
+        outcome = outcome if outcome is not None else TurnOutcome()
         offered = self._registry.offered(tool_definitions)
         offered_names = {tool["name"] for tool in offered}
         conversation = list(messages)
@@ -58,9 +62,11 @@ class ToolLoop:
             tools = offered if round_number < self._config.max_rounds else None
             text, calls = self._stream_once(conversation, tools, outcome)
             outcome.rounds += 1
-            if not calls:
+            if not calls or tools is None:
+                # Tool calls in the final round, where none were offered, are not run.
                 outcome.text = text
                 return outcome
+            outcome.text = ""
             call_message = {"role": "assistant", "content": text or None,
                             "tool_calls": [{"id": c.id, "type": "function",
                                             "function": {"name": c.name, "arguments": c.arguments}} for c in calls]}
@@ -72,13 +78,13 @@ class ToolLoop:
                 conversation.append({"role": "tool", "tool_call_id": call.id, "content": result})
                 outcome.transcript.append({"role": "tool", "tool_call_id": call.id, "tool_name": call.name,
                                            "content": result})
-            self._check_cancelled(outcome)
+            self._check_cancelled()
             self._emit({"type": "progress", "step": "generating", "message": "Generating answer..."})
-        return outcome  # unreachable: the last round has no tools
+        return outcome  # not reached: the last round offers no tools and returns above
 
     def _stream_once(self, conversation: list[dict], tools: list[dict] | None,
                      outcome: TurnOutcome) -> tuple[str, list[ToolCall]]:
-        self._check_cancelled(outcome)
+        self._check_cancelled()
         stream = self._provider.stream(conversation, tools, self._config.options)
         unregister = self._cancellation.on_cancel(stream.close)
         text_parts: list[str] = []
@@ -87,8 +93,10 @@ class ToolLoop:
             for piece in stream:
                 if self._cancellation.cancelled:
                     break
+                self._check_deadline()
                 if isinstance(piece, TextDelta):
                     text_parts.append(piece.text)
+                    outcome.text = "".join(text_parts)
                     self._emit({"type": "content", "delta": piece.text})
                 elif isinstance(piece, ToolCall):
                     calls.append(piece)
@@ -99,7 +107,7 @@ class ToolLoop:
             stream.close()
         if self._cancellation.cancelled:
             outcome.text = "".join(text_parts)
-            raise TurnCancelled(outcome)
+            raise TurnCancelled()
         return "".join(text_parts), calls
 
     def _run_tools(self, calls: list[ToolCall], context: ToolContext, offered: set[str]) -> list[str]:
@@ -113,7 +121,13 @@ class ToolLoop:
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_TOOLS, len(calls))) as pool:
             return list(pool.map(run, calls))
 
-    def _check_cancelled(self, outcome: TurnOutcome) -> None:
+    def _check_cancelled(self) -> None:
         if self._cancellation.cancelled:
-            raise TurnCancelled(outcome)
+            raise TurnCancelled()
+        self._check_deadline()
+
+    def _check_deadline(self) -> None:
+        deadline = self._config.deadline
+        if deadline is not None and time.monotonic() > deadline:
+            raise TurnTimedOut()
 

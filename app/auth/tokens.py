@@ -27,7 +27,7 @@ class Principal:
 
     @property
     def is_admin(self) -> bool:
-        return self.role in ("service_role", "admin") or self.via_service_key or self.claims.get("admin") is True
+        return self.role in ("service_role", "admin") or self.via_service_key
 
     @property
     def anonymous(self) -> bool:

@@ -1,4 +1,4 @@
-"""SQL for conversations, turns, messages and the SQL audit trail (owner connection, dict rows)."""
+"""SQL for conversations, turns and messages (owner connection, dict rows)."""
 from __future__ import annotations
 
 import json
@@ -19,6 +19,10 @@ class TurnLimitReached(Exception):
     """The conversation has had its `@fluxbase:max-turns` turns."""
 
 
+class ConversationGone(Exception):
+    """The conversation was deleted or has expired."""
+
+
 @dataclass(frozen=True)
 class Conversation:
     id: str
@@ -27,6 +31,7 @@ class Conversation:
     user_role: str
     turn_count: int
     title: str | None
+    last_seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,7 @@ class Turn:
 
 def _conversation(row: dict) -> Conversation:
     return Conversation(str(row["id"]), str(row["chatbot_id"]), row["user_id"] and str(row["user_id"]),
-                        row["user_role"], row["turn_count"], row["title"])
+                        row["user_role"], row["turn_count"], row["title"], row["last_seq"])
 
 
 def create_conversation(conn: Connection, *, chatbot_id: str, user_id: str | None, user_role: str,
@@ -95,9 +100,13 @@ def start_turn(conn: Connection, conversation_id: str, content: str, *, max_turn
     except errors.UniqueViolation:
         raise TurnInProgress(conversation_id) from None
     if row is None:
-        # Only on the refusal path: a running turn is the better answer than the limit.
+        # Only on the refusal path: say which of the three reasons it was.
         if active_turn(conn, conversation_id) is not None:
             raise TurnInProgress(conversation_id)
+        live = conn.execute("select 1 from ai.conversations where id = %s and (expires_at is null or expires_at > now())",
+                            (conversation_id,)).fetchone()
+        if live is None:
+            raise ConversationGone(conversation_id)
         raise TurnLimitReached(conversation_id)
     return _turn(row)
 
@@ -137,7 +146,8 @@ with turn as (
   where id = %s and status in ('queued', 'running')
   returning *
 )
-select turn.*, c.chatbot_id, c.user_id, c.user_role, c.turn_count, c.title, m.content as user_content
+select turn.*, c.chatbot_id, c.user_id, c.user_role, c.turn_count, c.title, c.last_seq,
+       m.content as user_content
 from turn
 join ai.conversations c on c.id = turn.conversation_id
 join ai.messages m on m.id = turn.user_message_id
@@ -151,7 +161,7 @@ def begin_attempt(conn: Connection, turn_id: str) -> TurnContext | None:
         return None
     conversation = Conversation(str(row["conversation_id"]), str(row["chatbot_id"]),
                                 row["user_id"] and str(row["user_id"]), row["user_role"], row["turn_count"],
-                                row["title"])
+                                row["title"], row["last_seq"])
     return TurnContext(_turn(row), conversation, row["user_content"])
 
 
@@ -205,14 +215,27 @@ def abandon_turn(conn: Connection, turn_id: str) -> bool:
     return row is not None
 
 
-def record_audit(conn: Connection, *, chatbot_id: str | None, conversation_id: str | None, turn_id: str | None,
-                 user_id: str | None, user_role: str, sql: str, verdict: str, reason: str | None,
-                 row_count: int | None, duration_ms: float | None) -> None:
-    conn.execute(
-        """insert into ai.sql_audit (chatbot_id, conversation_id, turn_id, user_id, user_role, sql, verdict, reason,
-                                     row_count, duration_ms) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-        (chatbot_id, conversation_id, turn_id, user_id, user_role, sql, verdict, reason, row_count, duration_ms))
-
-
 def touch(conn: Connection, conversation_id: str, when: datetime | None = None) -> None:
     conn.execute("update ai.conversations set updated_at = coalesce(%s, now()) where id = %s", (when, conversation_id))
+
+
+def record_last_seq(conn: Connection, conversation_id: str, seq: int) -> None:
+    conn.execute("update ai.conversations set last_seq = greatest(last_seq, %s) where id = %s", (seq, conversation_id))
+
+
+def finished_turn(conn: Connection, turn_id: str) -> dict | None:
+    """A closed turn's ending, for re-publishing it when its first publish was lost."""
+    return conn.execute(
+        """select id, conversation_id, assistant_message_id, status, error_code, prompt_tokens, completion_tokens
+           from ai.turns t where id = %s and status in ('done', 'cancelled', 'error')
+             and not exists (select 1 from ai.turns later
+                             where later.conversation_id = t.conversation_id and later.created_at > t.created_at)""",
+        (turn_id,)).fetchone()
+
+
+def cancel_queued_turn(conn: Connection, conversation_id: str) -> Turn | None:
+    """Cancel a turn no worker has started yet; None when there is none (it may be running)."""
+    row = conn.execute(
+        """update ai.turns set status = 'cancelled', finished_at = now()
+           where conversation_id = %s and status = 'queued' returning *""", (conversation_id,)).fetchone()
+    return _turn(row) if row else None

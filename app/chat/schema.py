@@ -13,7 +13,8 @@ select n.nspname as schema, c.relname as table, a.attname as column, format_type
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
 join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
-where c.relkind in ('r', 'v', 'm', 'p', 'f') and n.nspname = any(%s)
+where c.relkind in ('r', 'v', 'm', 'p', 'f') and n.nspname = any(%(schemas)s)
+  and (%(role)s::text is null or has_table_privilege(%(role)s::text, c.oid, 'SELECT'))
 order by n.nspname, c.relname, a.attnum
 """
 
@@ -26,24 +27,25 @@ class SchemaCache:
         self._lock = threading.Lock()
         self._entries: dict[tuple, tuple[float, str]] = {}
 
-    def describe(self, conn: Connection, key: tuple, policy: AccessPolicy) -> str:
+    def describe(self, conn: Connection, key: tuple, policy: AccessPolicy, role: str | None = None) -> str:
         now = time.monotonic()
         with self._lock:
             cached = self._entries.get(key)
             if cached and cached[0] > now:
                 return cached[1]
-        text = describe_tables(conn, policy)
+        text = describe_tables(conn, policy, role)
         with self._lock:
             self._entries[key] = (now + self._ttl, text)
         return text
 
 
-def describe_tables(conn: Connection, policy: AccessPolicy) -> str:
+def describe_tables(conn: Connection, policy: AccessPolicy, role: str | None = None) -> str:
+    """Tables the policy allows (and, given a role, that the role may read), with columns and types."""
     schemas = set(policy.allowed_schemas)
     if policy.allowed_tables is not None:
         schemas = {schema for schema, _ in policy.allowed_tables}
     tables: dict[tuple[str, str], list[str]] = {}
-    for row in conn.execute(_COLUMNS, (sorted(schemas),)).fetchall():
+    for row in conn.execute(_COLUMNS, {"schemas": sorted(schemas), "role": role}).fetchall():
         key = (row["schema"], row["table"])
         if policy.allows_table(*key):
             tables.setdefault(key, []).append(f"{row['column']} {row['type']}")

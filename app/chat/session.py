@@ -12,11 +12,12 @@ from app.chat.hub import ChatHub
 from app.chat.outbox import Outbox
 from app.chatbots import repository as chatbots
 from app.chatbots.policy import server_policy
-from app.chatbots.spec import effective_config
 
 log = logging.getLogger(__name__)
 
 CHATBOT_NOT_FOUND = "Chatbot not found or disabled"
+# Each attached conversation holds a subscription; a socket has no reason to follow more.
+MAX_CONVERSATIONS_PER_SOCKET = 20
 
 
 @dataclass
@@ -60,18 +61,23 @@ class ChatSession:
     def _start_chat(self, request: StartChat) -> None:
         principal = self._principal
         with self._hub.runtime.db.connection() as conn:
-            chatbot = chatbots.load_enabled(conn, request.namespace, request.chatbot)
+            chatbot = chatbots.load_enabled(conn, request.namespace, request.chatbot,
+                                            policy=server_policy(self._hub.settings))
             if chatbot is None:
                 raise FrameError("CHATBOT_NOT_FOUND", CHATBOT_NOT_FOUND)
-            config = effective_config(chatbot.config, server_policy(self._hub.settings))
+            config = chatbot.config
             if principal.anonymous and not config["allow_unauthenticated"]:
                 raise FrameError("AUTH_REQUIRED", "This chatbot requires authentication")
-            if request.conversation_id is not None:
+            resumed = request.conversation_id is not None
+            if resumed:
                 conversation = conversations.find_owned_conversation(
                     conn, conversation_id=request.conversation_id, chatbot_id=chatbot.id, user_id=principal.user_id)
                 if conversation is None:
                     raise FrameError("CONVERSATION_NOT_FOUND", "Conversation not found")
             else:
+                if len(self._attached) >= MAX_CONVERSATIONS_PER_SOCKET:
+                    raise FrameError("INVALID_MESSAGE",
+                                     f"a socket can follow at most {MAX_CONVERSATIONS_PER_SOCKET} conversations")
                 conversation = conversations.create_conversation(
                     conn, chatbot_id=chatbot.id, user_id=principal.user_id, user_role=principal.role,
                     ttl_hours=config["conversation_ttl_hours"])
@@ -79,13 +85,19 @@ class ChatSession:
         previous = self._attached.pop(conversation.id, None)
         if previous is not None:
             self._hub.relay.unsubscribe(conversation.id, previous.feed.on_live)
-        feed = Feed(conversation.id, self._outbox.put)
-        # Subscribed (and acknowledged) before any turn of this conversation can be enqueued.
+        bus = self._hub.bus
+        feed = Feed(conversation.id, self._outbox.put,
+                    lambda first, last: bus.range(conversation.id, first, last))
+        # Subscribed (and acknowledged) before the replay is read and before any turn of this
+        # conversation can be enqueued: nothing published from here on can be missed.
         self._hub.relay.subscribe(conversation.id, feed.on_live)
         self._attached[conversation.id] = _Attached(conversation, chatbot.name, config["max_turns"], feed)
-        resumed = request.conversation_id is not None
-        self._emit_local(conversation.id, {"type": "chat_started", "chatbot": chatbot.name, "resumed": resumed})
-        replayed = self._hub.bus.replay(conversation.id, request.last_seq) if resumed else []
+        replayed = bus.replay(conversation.id, request.last_seq) if resumed else []
+        # chat_started stands just before what follows it: a client that keeps the highest seq it
+        # has seen and drops during the replay resumes exactly where the replay stopped.
+        seq = replayed[0]["seq"] - 1 if replayed else self._current_seq(conversation.id)
+        self._outbox.put({"type": "chat_started", "conversation_id": conversation.id, "seq": seq,
+                          "chatbot": chatbot.name, "resumed": resumed})
         feed.go_live(replayed, request.last_seq if resumed else None)
 
     def _message(self, request: UserMessage) -> None:
@@ -101,6 +113,8 @@ class ChatSession:
                                  request.conversation_id) from None
             except conversations.TurnLimitReached:
                 raise FrameError("TURN_LIMIT", "Conversation turn limit reached", request.conversation_id) from None
+            except conversations.ConversationGone:
+                raise FrameError("CONVERSATION_NOT_FOUND", "Conversation not found", request.conversation_id) from None
             conn.commit()
         # Enqueued only after the user message is committed: the worker must find it.
         try:
@@ -114,26 +128,34 @@ class ChatSession:
             raise FrameError("INTERNAL_ERROR", "Could not start the turn", request.conversation_id) from None
 
     def _cancel(self, request: Cancel) -> None:
-        if request.conversation_id not in self._attached:
+        attached = self._attached.get(request.conversation_id)
+        if attached is None:
             raise FrameError("NO_SESSION", "No active chat session", request.conversation_id)
         with self._hub.runtime.db.connection() as conn:
-            turn = conversations.active_turn(conn, request.conversation_id)
-        if turn is not None:
+            queued = conversations.cancel_queued_turn(conn, request.conversation_id)
+            conn.commit()
+            turn = queued or conversations.active_turn(conn, request.conversation_id)
+        if queued is not None:
+            # No worker has it yet: close it here, so a lost task cannot block the conversation.
+            self._hub.bus.publish(queued.conversation_id, {"type": "cancelled",
+                                                           "message_id": queued.assistant_message_id},
+                                  turn_start=True, floor=attached.conversation.last_seq)
+        elif turn is not None:
             self._hub.cancel_turn(turn.id)
 
     # -- events -----------------------------------------------------------------------------------
 
-    def _emit_local(self, conversation_id: str, event: dict) -> None:
-        """An event only this socket sees; it still takes the conversation's next seq."""
-        seq = self._hub.bus.allocate_seq(conversation_id)
-        self._outbox.put({"type": event["type"], "conversation_id": conversation_id, "seq": seq,
-                          **{k: v for k, v in event.items() if k != "type"}})
+    def _current_seq(self, conversation_id: str) -> int:
+        attached = self._attached.get(conversation_id)
+        floor = attached.conversation.last_seq if attached else 0
+        return max(self._hub.bus.current_seq(conversation_id), floor)
 
     def _error(self, code: str, message: str, conversation_id: str | None = None) -> None:
+        event = {"type": "error", "code": code, "error": message}
         if conversation_id is not None and conversation_id in self._attached:
-            self._emit_local(conversation_id, {"type": "error", "code": code, "error": message})
-        else:
-            event = {"type": "error", "code": code, "error": message}
-            if conversation_id is not None:
-                event["conversation_id"] = conversation_id
-            self._outbox.put(event)
+            # An event only this socket sees carries the conversation's current seq without taking a
+            # new one, so the numbering of the conversation's own events stays gap-free.
+            event = {**event, "conversation_id": conversation_id, "seq": self._current_seq(conversation_id)}
+        elif conversation_id is not None:
+            event["conversation_id"] = conversation_id
+        self._outbox.put(event)

@@ -2,9 +2,10 @@
 
 The statement is parsed with PostgreSQL's own parser (pglast) and its whole tree is walked:
 every statement kind, relation, function call, type name, operator and parameter is checked
-against an `AccessPolicy`. This is one of two layers; the database (unprivileged role, RLS,
-read-only transaction, statement timeout) is the other. Each layer must hold on its own, so
-this one refuses whatever it cannot positively account for.
+against an `AccessPolicy`, and any other node must be of a type known to be safe (nodes.py).
+This is one of two layers; the database (unprivileged role, RLS, read-only transaction,
+statement timeout) is the other. Each layer must hold on its own, so this one refuses whatever
+it cannot positively account for.
 
 Name resolution assumes the executor runs the statement with
 `search_path = pg_catalog, <policy.default_schema>, pg_temp`, `standard_conforming_strings`
@@ -25,6 +26,7 @@ from pglast import ast, enums, parse_sql
 from pglast.parser import ParseError
 
 from app.sql.functions import ALLOWED_FUNCTIONS, CATALOG_LOOKUP_TYPES, unsafe_as_field
+from app.sql.nodes import ALLOWED_NODES, TABLESAMPLE_METHODS
 
 OPERATIONS = ("SELECT", "INSERT", "UPDATE", "DELETE")
 
@@ -82,7 +84,7 @@ class SqlRefused(Exception):
     """The statement may not run. `reason` is shown verbatim to the model and the client.
 
     `category` is one of: parse, statement_count, operation, locking, table, function, type,
-    parameter, operator, complexity.
+    parameter, operator, syntax, complexity.
     """
 
     def __init__(self, reason: str, category: str) -> None:
@@ -144,8 +146,8 @@ class CheckedStatement:
     """A statement the policy allows.
 
     `operation` is the top-level statement kind; `tables` are resolved (schema, table) pairs;
-    `functions` are allow-listed names without `pg_catalog.`; `writes` is true when any
-    INSERT, UPDATE or DELETE occurs, data-modifying CTEs included.
+    `functions` are allow-listed names without `pg_catalog.`; `writes` is true when the
+    top-level statement is an INSERT, UPDATE or DELETE (nested ones are refused).
     """
 
     operation: str
@@ -173,7 +175,7 @@ def check_sql(sql: str, policy: AccessPolicy) -> CheckedStatement:
     operation = _statement_kind(stmt)
     if operation not in OPERATIONS or operation not in policy.allowed_operations:
         _refuse_operation(operation)
-    walker = _Walker(policy)
+    walker = _Walker(policy, stmt)
     try:
         walker.visit(stmt, frozenset())
     except RecursionError:
@@ -182,18 +184,18 @@ def check_sql(sql: str, policy: AccessPolicy) -> CheckedStatement:
         operation=operation,
         tables=frozenset(walker.tables),
         functions=frozenset(walker.functions),
-        writes=walker.writes,
+        writes=operation in ("INSERT", "UPDATE", "DELETE"),
     )
 
 
 class _Walker:
     """Recursive walk over the raw parse tree, carrying the CTE names in scope."""
 
-    def __init__(self, policy: AccessPolicy) -> None:
+    def __init__(self, policy: AccessPolicy, top: ast.Node) -> None:
         self.policy = policy
+        self.top = top
         self.tables: set[tuple[str, str]] = set()
         self.functions: set[str] = set()
-        self.writes = False
 
     def visit(self, node: object, ctes: frozenset[str]) -> None:
         if isinstance(node, (list, tuple)):
@@ -231,11 +233,16 @@ class _Walker:
 
     def _modify(self, node: ast.InsertStmt | ast.UpdateStmt | ast.DeleteStmt,
                 ctes: frozenset[str]) -> None:
-        self._require(_statement_kind(node))
+        kind = _statement_kind(node)
+        self._require(kind)
         conflict = getattr(node, "onConflictClause", None)
         if conflict is not None and conflict.action == enums.OnConflictAction.ONCONFLICT_UPDATE:
             self._require("UPDATE")
-        self.writes = True
+        if node is not self.top:
+            # The executor commits only when the top-level command writes, so a nested write
+            # would be rolled back after the model was told it worked. The grammar allows
+            # writes below the top only as CTEs.
+            _refuse_operation(f"{kind} inside WITH")
         # The target is always a real relation: PostgreSQL never resolves it to a CTE.
         self._table(node.relation, frozenset())
         self._children(node, self._with(node.withClause, ctes), skip=("withClause", "relation"))
@@ -263,6 +270,10 @@ class _Walker:
             _refuse_operation(operation)
 
     def _check_leaf(self, node: ast.Node, ctes: frozenset[str]) -> None:
+        if isinstance(node, ast.ParamRef):
+            raise SqlRefused(f"Parameters are not allowed: ${node.number}", "parameter")
+        if type(node) not in ALLOWED_NODES:
+            raise SqlRefused(f"Syntax not allowed: {type(node).__name__}", "syntax")
         if isinstance(node, ast.RangeVar):
             self._table(node, ctes)
         elif isinstance(node, ast.FuncCall):
@@ -279,8 +290,10 @@ class _Walker:
             self._fields(node.fields[1:])
         elif isinstance(node, ast.A_Indirection):
             self._fields(node.indirection)
-        elif isinstance(node, ast.ParamRef):
-            raise SqlRefused(f"Parameters are not allowed: ${node.number}", "parameter")
+        elif isinstance(node, ast.RangeTableSample):
+            # The method names a handler function, looked up like any other function name;
+            # it is no function the query calls, so `functions` does not report it.
+            self._function([part.sval for part in node.method], TABLESAMPLE_METHODS, record=False)
         elif type(node) in _OPERATOR_FIELDS:
             self._operator(getattr(node, _OPERATOR_FIELDS[type(node)]) or ())
 
@@ -299,15 +312,17 @@ class _Walker:
             raise SqlRefused(f"Table not allowed: {written}", "table")
         self.tables.add((schema, node.relname))
 
-    def _function(self, parts: list[str]) -> None:
+    def _function(self, parts: list[str], allowed: frozenset[str] = ALLOWED_FUNCTIONS,
+                  record: bool = True) -> None:
         # pg_catalog is searched first anyway; any other qualifier reaches functions the
         # allow-list never vetted, so a qualified name is allowed only as pg_catalog.
         if len(parts) == 2 and parts[0] == "pg_catalog":
             parts = parts[1:]
         name = ".".join(parts)
-        if name not in ALLOWED_FUNCTIONS:
+        if name not in allowed:
             raise SqlRefused(f"Function not allowed: {name}", "function")
-        self.functions.add(name)
+        if record:
+            self.functions.add(name)
 
     def _fields(self, parts: Iterable[ast.Node]) -> None:
         for part in parts:

@@ -1,7 +1,10 @@
 """The stream bus: `publish` numbers an event and sends it live; `replay` returns what a client missed.
 
-Each conversation has a sequence counter, a Redis Stream holding its recent events (stream ids are
-`<seq>-0`, so "everything after seq N" is one XRANGE), and a pub/sub channel for live delivery.
+Each conversation has a sequence counter, a Redis Stream holding the events of its latest turn
+(stream ids are `<seq>-0`, so "everything after seq N" is one XRANGE; a turn's first event trims
+the turns before it), and a pub/sub channel for live delivery. A counter that Redis has forgotten
+(its TTL ran out) restarts from the floor the caller passes: the conversation's last seq kept in
+PostgreSQL, so numbers never go backwards.
 Numbering, storing and publishing happen in one Lua script, so two publishers can never interleave
 a seq with another's payload, and a subscriber never sees seq N+1 before N is stored.
 """
@@ -13,12 +16,16 @@ from dataclasses import dataclass
 import redis
 
 _PUBLISH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SET', KEYS[1], ARGV[6])
+end
 local seq = redis.call('INCR', KEYS[1])
 local body = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', body)
 if ARGV[4] == '1' then
+  redis.call('XTRIM', KEYS[2], 'MINID', seq .. '-0')
   redis.call('SET', KEYS[3], seq, 'EX', ARGV[3])
 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', body)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[3], ARGV[3])
@@ -26,11 +33,6 @@ redis.call('PUBLISH', ARGV[5], body)
 return seq
 """
 
-_ALLOCATE = """
-local seq = redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return seq
-"""
 
 
 def channel_name(conversation_id: str) -> str:
@@ -56,9 +58,8 @@ class StreamBus:
         self._max_events = max_events
         self._ttl = ttl_seconds
         self._publish = client.register_script(_PUBLISH)
-        self._allocate = client.register_script(_ALLOCATE)
 
-    def publish(self, conversation_id: str, event: dict, *, turn_start: bool = False) -> int:
+    def publish(self, conversation_id: str, event: dict, *, turn_start: bool = False, floor: int = 0) -> int:
         """Number `event`, keep it for replay and send it live; returns its seq.
 
         `turn_start` marks the first event of a turn: replay never goes back further than that.
@@ -67,11 +68,7 @@ class StreamBus:
         keys = _keys(conversation_id)
         return int(self._publish(keys=[keys.seq, keys.stream, keys.turn_start],
                                  args=[payload, self._max_events, self._ttl, "1" if turn_start else "0",
-                                       channel_name(conversation_id)]))
-
-    def allocate_seq(self, conversation_id: str) -> int:
-        """A seq for an event only this socket sees (chat_started, a refused message)."""
-        return int(self._allocate(keys=[_keys(conversation_id).seq], args=[self._ttl]))
+                                       channel_name(conversation_id), floor]))
 
     def current_seq(self, conversation_id: str) -> int:
         value = self._client.get(_keys(conversation_id).seq)
@@ -93,7 +90,3 @@ class StreamBus:
         end = "+" if last_seq is None else f"{last_seq}-0"
         entries = self._client.xrange(_keys(conversation_id).stream, f"{first_seq}-0", end)
         return [json.loads(fields["e"] if "e" in fields else fields[b"e"]) for _id, fields in entries]
-
-    def forget(self, conversation_id: str) -> None:
-        keys = _keys(conversation_id)
-        self._client.delete(keys.seq, keys.stream, keys.turn_start)

@@ -56,8 +56,8 @@ class Relay:
             first = not self._listeners[channel]
             self._listeners[channel].add(listener)
             acked = self._acked.setdefault(channel, threading.Event())
-        if first:
-            pubsub.subscribe(channel)
+            if first:
+                pubsub.subscribe(channel)
         if not acked.wait(self._ack_timeout):
             self.unsubscribe(conversation_id, listener)
             raise RelayError(f"Redis did not acknowledge the subscription to {channel}")
@@ -73,16 +73,16 @@ class Relay:
                 return
             del self._listeners[channel]
             self._acked.pop(channel, None)
-            pubsub = self._pubsub
-        if pubsub is not None:
-            pubsub.unsubscribe(channel)
+            # Under the lock, so a subscribe racing in for the same channel is not undone.
+            if self._pubsub is not None:
+                self._pubsub.unsubscribe(channel)
 
     def _read_forever(self) -> None:
         assert self._pubsub is not None
         while not self._stopping.is_set():
             try:
                 message = self._pubsub.get_message(timeout=1.0)
-            except redis.RedisError:
+            except Exception:  # any failure here would silently end live delivery for the process
                 if self._stopping.is_set():
                     return
                 log.exception("relay lost its Redis connection; resubscribing")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,7 @@ class ToolContext:
     role: str
     claims: dict
     emit: Callable[[dict], None]
-    cancel: Any  # app.sql.executor.CancelToken
-    services: dict = field(default_factory=dict)
+    cancel: Any  # app.sql.cancel.CancelToken
 
 
 @dataclass(frozen=True)

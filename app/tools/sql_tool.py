@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import time
 
-from app.chat import repository
-from app.sql.executor import QueryFailed, SqlExecutor
+from app.sql.audit import record_audit
+from app.sql.executor import ExecutorUnavailable, QueryFailed, SqlExecutor
 from app.sql.guard import AccessPolicy, SqlRefused, check_sql
-from app.sql.results import model_view, summarize
+from app.sql.results import QueryResult, model_view, summarize
 from app.tools.catalog import builtin_definition
 from app.tools.registry import Tool, ToolContext, ToolError
 
@@ -17,21 +17,32 @@ log = logging.getLogger(__name__)
 MAX_SQL_LENGTH = 20_000
 
 
+def chatbot_access_policy(config: dict) -> AccessPolicy | None:
+    """What a chatbot's statements may touch; None when no operation is allowed at all (fail closed)."""
+    operations = list(config.get("allowed_operations") or [])
+    if not operations:
+        return None
+    return AccessPolicy.from_config(config.get("allowed_tables", ["*"]), config.get("allowed_schemas", ["public"]),
+                                    operations)
+
+
 def make_execute_sql(executor: SqlExecutor, audit_pool, *, sample_rows: int) -> Tool:
     definition = builtin_definition("execute_sql")
 
-    def audit(ctx: ToolContext, sql: str, verdict: str, reason: str | None, rows: int | None,
-              duration_ms: float | None) -> None:
+    def audit(ctx: ToolContext, sql: str, verdict: str, reason: str | None, result: QueryResult | None = None,
+              duration_ms: float | None = None) -> None:
         try:
             with audit_pool.connection() as conn:
-                repository.record_audit(conn, chatbot_id=ctx.chatbot_id, conversation_id=ctx.conversation_id,
-                                        turn_id=ctx.turn_id, user_id=ctx.user_id, user_role=ctx.role, sql=sql,
-                                        verdict=verdict, reason=reason, row_count=rows, duration_ms=duration_ms)
+                record_audit(conn, chatbot_id=ctx.chatbot_id, conversation_id=ctx.conversation_id,
+                             turn_id=ctx.turn_id, user_id=ctx.user_id, user_role=ctx.role, sql=sql,
+                             verdict=verdict, reason=reason, row_count=result.row_count if result else None,
+                             duration_ms=result.duration_ms if result else duration_ms,
+                             command=result.command if result else None)
         except Exception:  # auditing must not hide the answer, but it must be loud
             log.exception("could not record the SQL audit entry")
 
     def refuse(ctx: ToolContext, sql: str, reason: str, verdict: str, duration_ms: float | None = None) -> None:
-        audit(ctx, sql, verdict, reason, None, duration_ms)
+        audit(ctx, sql, verdict, reason, duration_ms=duration_ms)
         ctx.emit({"type": "query_result", "query": sql, "error": reason, "row_count": 0, "data": [],
                   "truncated": False})
         raise ToolError(reason)
@@ -40,19 +51,16 @@ def make_execute_sql(executor: SqlExecutor, audit_pool, *, sample_rows: int) -> 
         sql = arguments.get("sql")
         description = arguments.get("description") or "running a query"
         if not isinstance(sql, str) or not sql.strip():
-            raise ToolError("`sql` must be a non-empty string")
+            refuse(ctx, str(sql or ""), "`sql` must be a non-empty string", "refused")
         if not isinstance(description, str):
-            raise ToolError("`description` must be a string")
+            refuse(ctx, sql, "`description` must be a string", "refused")
         if len(sql) > MAX_SQL_LENGTH:
-            raise ToolError(f"the statement is longer than {MAX_SQL_LENGTH} characters")
+            refuse(ctx, sql[:MAX_SQL_LENGTH], f"The statement is longer than {MAX_SQL_LENGTH} characters", "refused")
         ctx.emit({"type": "progress", "step": "querying", "message": "Querying database..."})
         ctx.emit({"type": "progress", "step": "executing", "message": f"Executing: {description[:200]}"})
-        config = ctx.chatbot_config
-        operations = [op for op in config.get("allowed_operations", ["SELECT"])]
-        if not operations:
+        policy = chatbot_access_policy(ctx.chatbot_config)
+        if policy is None:
             refuse(ctx, sql, "Operation not allowed: SELECT", "refused")
-        policy = AccessPolicy.from_config(config.get("allowed_tables", ["*"]), config.get("allowed_schemas", ["public"]),
-                                          operations)
         try:
             checked = check_sql(sql, policy)
         except SqlRefused as exc:
@@ -63,8 +71,12 @@ def make_execute_sql(executor: SqlExecutor, audit_pool, *, sample_rows: int) -> 
                                   allow_writes=checked.writes, cancel=ctx.cancel)
         except QueryFailed as exc:
             refuse(ctx, sql, exc.reason, "failed", (time.perf_counter() - started) * 1000)
+        except ExecutorUnavailable:
+            log.exception("no database connection for execute_sql")
+            refuse(ctx, sql, "The database is not available right now", "failed",
+                   (time.perf_counter() - started) * 1000)
         summary = summarize(result)
-        audit(ctx, sql, "executed", None, result.row_count, result.duration_ms)
+        audit(ctx, sql, "executed", None, result)
         ctx.emit({"type": "query_result", "query": sql, "summary": summary, "row_count": result.row_count,
                   "data": result.rows, "truncated": result.truncated})
         return model_view(result, sample_rows)
