@@ -16,7 +16,7 @@ from app.services.postgres import EmbeddedPostgres
 from app.services.redis_server import EmbeddedRedis
 from config import Settings
 from tests.support.llm_server import ScriptedLLM
-from tests.support.processes import ROOT, free_port, http_ok, start_web, start_worker, wait_until
+from tests.support.processes import ROOT, free_port, serving_web, start_worker
 
 BENCH_BOT = """/**
  * Bench Bot
@@ -61,13 +61,9 @@ def running_stack(worker_concurrency: int = 100, web_workers: int = 1):
         assert not report.errors, report.errors
         worker = start_worker(env, root, "bench-worker", concurrency=worker_concurrency)
         processes.append(worker)
-        port = free_port()
-        web = start_web(env, root, port)
-        processes.append(web)
-        base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_ok(f"{base}/health"), 60, "the web process")
-        yield Stack(base, settings, llm, mint(settings.jwt_secret, role="authenticated", user_id=ALICE,
-                                              ttl_seconds=3600))
+        with serving_web(env, root) as base:
+            yield Stack(base, settings, llm, mint(settings.jwt_secret, role="authenticated", user_id=ALICE,
+                                                  ttl_seconds=3600))
     finally:
         for proc in processes:
             proc.stop()

@@ -19,7 +19,7 @@ from app.services.redis_server import EmbeddedRedis
 from app.worker_presence import live_workers
 from config import SETTINGS, Settings
 from tests.support.llm_server import ScriptedLLM
-from tests.support.processes import ROOT, free_port, http_ok, start_web, start_worker, wait_until
+from tests.support.processes import ROOT, free_port, serving_web, start_worker, wait_until
 
 TEST_SECRET = "test-jwt-secret-0123456789-abcdefghijklmnop"
 TEST_SERVICE_KEY = "test-service-key-0123456789-abcdefghijklmnop"
@@ -118,15 +118,8 @@ def worker(base_env, database, workdir):
 @pytest.fixture(scope="session")
 def web(base_env, database, worker, workdir) -> str:
     """Base URL of the web process (gunicorn + gevent), after /health answered 200."""
-    port = free_port()
-    proc = start_web(base_env, workdir, port)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: not proc.alive() or http_ok(f"{base}/health"), 60, "the web process")
-        assert proc.alive(), proc.log_text()
+    with serving_web(base_env, workdir) as base:
         yield base
-    finally:
-        proc.stop()
 
 
 ALICE = "a11ce000-0000-4000-8000-000000000001"

@@ -8,20 +8,13 @@ import pytest
 import websocket
 
 from tests.conftest import ALICE, token_for
-from tests.support.processes import free_port, http_ok, start_web, wait_until
+from tests.support.processes import serving_web
 
 
 @pytest.fixture(scope="module")
 def quick_ping_web(base_env, database, worker, workdir):
-    port = free_port()
-    proc = start_web({**base_env, "WS_PING_SECONDS": "1"}, workdir, port)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: not proc.alive() or http_ok(f"{base}/health"), 60, "the quick-ping web process")
-        assert proc.alive(), proc.log_text()
-        yield port
-    finally:
-        proc.stop()
+    with serving_web({**base_env, "WS_PING_SECONDS": "1"}, workdir) as base:
+        yield int(base.rsplit(":", 1)[1])
 
 
 def test_server_sends_pings(quick_ping_web):

@@ -1,6 +1,7 @@
 """Real server processes for tests: embedded PostgreSQL and Redis, a Celery worker, the web app."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -87,6 +88,20 @@ def start_web(env: dict[str, str], log_dir: Path, port: int) -> ManagedProcess:
     args = [str(BIN / "gunicorn"), "--worker-class", "gevent", "--workers", "1", "--bind", f"127.0.0.1:{port}",
             "--graceful-timeout", "5", "app.wsgi:application"]
     return ManagedProcess("web", args, env, log_dir)
+
+
+@contextlib.contextmanager
+def serving_web(env: dict[str, str], log_dir: Path):
+    """A web process on a free port, yielded as its base URL once /health answered 200."""
+    port = free_port()
+    proc = start_web(env, log_dir, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: not proc.alive() or http_ok(f"{base}/health"), 60, "the web process")
+        assert proc.alive(), proc.log_text()
+        yield base
+    finally:
+        proc.stop()
 
 
 def http_ok(url: str) -> bool:
