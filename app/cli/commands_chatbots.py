@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timezone
 from pathlib import Path
 
-from rich.console import Console
+from app.cli.console import make_console
 from rich.markup import escape
 from rich.table import Table
 
@@ -12,7 +12,7 @@ from app.chatbots import repository as repo
 from app.chatbots.sync_service import SyncReport, sync_directory
 from app.db.connect import connect_owner
 
-out = Console(soft_wrap=True)
+out = make_console()
 
 _STYLES = {"created": "green", "updated": "yellow", "deleted": "red", "unchanged": "dim"}
 

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import re
 
-from rich.console import Console
+from app.cli.console import make_console
 
 from app.auth.tokens import mint
 from app.db.migrate import migrate
 from app.demo.loader import DemoAlreadyLoaded, load_demo
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = make_console()
+err = make_console(stderr=True)
 
 _DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

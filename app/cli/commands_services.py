@@ -6,7 +6,7 @@ import time
 import urllib.error
 import urllib.request
 
-from rich.console import Console
+from app.cli.console import make_console
 
 from app.chatbots.sync_service import sync_directory
 from app.cli.doctor import run_doctor
@@ -14,7 +14,7 @@ from app.db.migrate import migrate
 from app.demo.loader import demo_present, load_demo
 from app.services.embedded import embedded_postgres, embedded_redis, start_embedded, stop_embedded
 
-out = Console(soft_wrap=True)
+out = make_console()
 
 
 def add_parsers(sub) -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-from rich.console import Console
+from app.cli.console import make_console
 
 from config import Settings
 
-out = Console(highlight=False, soft_wrap=True)
+out = make_console()
 
 _PACKAGES = ("flask", "flask_sock", "gevent", "celery", "redis", "psycopg", "psycopg_pool", "pglast",
              "tree_sitter", "tree_sitter_typescript", "openai", "jwt", "cryptography")

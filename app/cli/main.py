@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rich.console import Console
+from app.cli.console import make_console
 
 from app.cli import commands_chatbots, commands_core, commands_services
 from config import ConfigurationError, Settings
 
-console = Console(stderr=True, soft_wrap=True)
+console = make_console(stderr=True)
 
 
 class CliError(Exception):
