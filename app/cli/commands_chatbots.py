@@ -4,12 +4,12 @@ from __future__ import annotations
 from datetime import timezone
 from pathlib import Path
 
-from app.cli.console import make_console
 from rich.markup import escape
 from rich.table import Table
 
 from app.chatbots import repository as repo
 from app.chatbots.sync_service import SyncReport, sync_directory
+from app.cli.console import make_console
 from app.db.connect import connect_owner
 
 out = make_console()
