@@ -256,3 +256,15 @@ def test_provider_failure_after_a_tool_round_keeps_the_tool_work(chat, llm, owne
     status = owner_conn.execute("select status, error_code from ai.turns where conversation_id = %s",
                                 (conversation,)).fetchone()
     assert status == ("error", "PROVIDER_ERROR")
+
+
+def test_the_next_turn_sees_the_tool_work_of_a_failed_turn(chat, llm):
+    client = chat()
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    llm.reply_tool_calls([{"name": "execute_sql", "arguments": {"sql": "SELECT 2 AS two", "description": "two"}}])
+    llm.reply_error(500, "upstream broke")
+    assert client.ask(conversation, "two?")[-1]["code"] == "PROVIDER_ERROR"
+    llm.reply_text("It was two.")
+    assert client.ask(conversation, "and now?")[-1]["type"] == "done"
+    roles = [m["role"] for m in llm.last_request().messages]
+    assert roles == ["system", "user", "assistant", "tool", "user"]

@@ -189,13 +189,16 @@ def add_message(conn: Connection, *, conversation_id: str, turn_id: str, role: s
 
 
 def history(conn: Connection, conversation_id: str, *, before_turn: str) -> list[dict]:
-    """Messages of earlier turns, oldest first, for the prompt (the current user message is added by the caller)."""
+    """Messages of earlier turns, oldest first, for the prompt (the current user message is added by the caller).
+
+    Failed and cancelled turns are included: their tool calls happened (a write may have been made)
+    and the model must know. Tool calls are stored together with their results, so the pairs the
+    provider requires are always complete.
+    """
     return conn.execute(
         """select m.role, m.content, m.tool_calls, m.tool_call_id, m.tool_name, m.status
            from ai.messages m
            where m.conversation_id = %s and m.turn_id is distinct from %s
-             and (m.turn_id is null or exists (select 1 from ai.turns t where t.id = m.turn_id and t.status <> 'error')
-                  or m.role = 'user')
            order by m.ordinal""", (conversation_id, before_turn)).fetchall()
 
 
