@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.chatbots.spec import ServerPolicy, effective_config
+from app.chatbots.spec import ServerPolicy
 from config import Settings
 
-__all__ = ["allows_anonymous", "narrowed", "server_policy"]
+__all__ = ["allows_anonymous", "server_policy"]
 
 
 def server_policy(settings: Settings) -> ServerPolicy:
@@ -26,11 +26,6 @@ def server_policy(settings: Settings) -> ServerPolicy:
         max_daily_token_budget=settings.server_max_token_budget,
         allow_unauthenticated=settings.server_allow_unauthenticated,
     )
-
-
-def narrowed(config: Mapping[str, Any], policy: ServerPolicy) -> dict[str, Any]:
-    """The config that applies: every key present, defaults filled, server caps enforced."""
-    return effective_config(config, policy)
 
 
 def allows_anonymous(config: Mapping[str, Any], policy: ServerPolicy) -> bool:

@@ -6,7 +6,7 @@ Three layers of configuration live in a row (see migration 0004):
     config_overrides             keys an admin set through the REST API (kept across syncs)
     config + tools               the declared result, recomputed by `compose` whenever either side changes
 
-Server caps are not applied here: `config` is what was declared; `policy.narrowed` gives what applies.
+Server caps are not applied here: `config` is what was declared; `spec.effective_config` gives what applies.
 Transactions belong to the caller; functions here only run statements.
 """
 from __future__ import annotations
@@ -23,8 +23,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from app.chatbots.annotations import CONFIG_KEYS, ConfigError, default_config
-from app.chatbots.policy import narrowed
-from app.chatbots.spec import ChatbotSpec, ServerPolicy, select_tools
+from app.chatbots.spec import ChatbotSpec, ServerPolicy, effective_config, select_tools
 
 __all__ = [
     "ChatbotDraft",
@@ -249,7 +248,7 @@ def get_record(conn: psycopg.Connection, chatbot_id: str, *, policy: ServerPolic
 
 
 def _record(row: ChatbotRow, policy: ServerPolicy | None) -> ChatbotRecord:
-    config = narrowed(row.config, policy) if policy is not None else dict(row.config)
+    config = effective_config(row.config, policy) if policy is not None else dict(row.config)
     return ChatbotRecord(id=row.id, namespace=row.namespace, name=row.name, enabled=row.enabled,
                          is_public=row.is_public, system_prompt=row.system_prompt, tools=row.tools,
                          config=config, version=row.version)
@@ -371,6 +370,6 @@ def admin_object(row: ChatbotRow, policy: ServerPolicy) -> dict[str, Any]:
         "version": row.version, "content_hash": row.content_hash, "created_at": timestamp(row.created_at),
         "updated_at": timestamp(row.updated_at), "system_prompt": row.system_prompt, "tools": list(row.tools),
         "config": dict(row.config),
-        "effective_config": narrowed(row.config, policy),
+        "effective_config": effective_config(row.config, policy),
         "config_overrides": dict(row.config_overrides),
     }
