@@ -33,31 +33,21 @@ install: $(STAMP) system-deps
 setup: install
 	$(VENV)/bin/fluxbase setup
 
+# The Procfile's web, worker and beat under supervisord (`fluxbase run`): a process that dies is restarted.
 run: setup
 	@echo "web: http://$(HOST):$(PORT)  (health: /health, websocket: ws://$(HOST):$(PORT)/ai/ws); Ctrl-C stops everything"
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f Procfile web worker beat; \
-	  $(VENV)/bin/fluxbase services stop
+	@# exit code 3: already running in the background, whose services must stay up
+	$(VENV)/bin/fluxbase run; rc=$$?; [ $$rc = 3 ] || $(VENV)/bin/fluxbase services stop; exit $$rc
 
 start: setup
-	@mkdir -p $(DATA_DIR)
-	@if [ -f $(DATA_DIR)/honcho.pid ] && kill -0 $$(cat $(DATA_DIR)/honcho.pid) 2>/dev/null; then \
-	  echo "already running (pid $$(cat $(DATA_DIR)/honcho.pid))"; \
-	else \
-	  PATH=$(CURDIR)/$(VENV)/bin:$$PATH setsid $(VENV)/bin/honcho start -f Procfile web worker beat \
-	    > $(DATA_DIR)/processes.log 2>&1 < /dev/null & echo $$! > $(DATA_DIR)/honcho.pid; \
-	fi
+	$(VENV)/bin/fluxbase run --background
 	$(VENV)/bin/fluxbase health --wait 90
-	@echo "web: http://$(HOST):$(PORT)  logs: $(DATA_DIR)/processes.log  stop: make stop"
+	@echo "web: http://$(HOST):$(PORT)  logs: $(DATA_DIR)/logs/  stop: make stop"
 
 stop:
-	@if [ -f $(DATA_DIR)/honcho.pid ]; then \
-	  pid=$$(cat $(DATA_DIR)/honcho.pid); \
-	  kill -TERM -- -$$pid 2>/dev/null || kill -TERM $$pid 2>/dev/null || true; \
-	  for i in $$(seq 1 150); do kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
-	  kill -KILL -- -$$pid 2>/dev/null || true; \
-	  rm -f $(DATA_DIR)/honcho.pid; \
+	@if [ -x $(VENV)/bin/fluxbase ]; then \
+	  $(VENV)/bin/fluxbase stop; rc=$$?; $(VENV)/bin/fluxbase services stop; exit $$rc; \
 	fi
-	@if [ -x $(VENV)/bin/fluxbase ]; then $(VENV)/bin/fluxbase services stop; fi
 
 doctor: install
 	$(VENV)/bin/fluxbase doctor

@@ -5,8 +5,10 @@ import logging
 
 from flask import Flask
 
+from app.chat.hub import ChatHub
 from app.runtime import Runtime
 from app.web import chatbots_admin, chatbots_public, cors, errors, health, ws
+from app.web.context import WebContext, install, web_context
 from config import Settings
 
 
@@ -18,8 +20,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024
     app.json.sort_keys = False
-    app.extensions["fluxbase"] = runtime or Runtime(settings)
-    app.extensions["fluxbase.settings"] = settings
+    runtime = runtime or Runtime(settings, client_name="fluxbase-web")
+    install(app, WebContext(settings=settings, runtime=runtime, chat=ChatHub(runtime)))
 
     errors.init_app(app)
     cors.init_app(app)
@@ -28,3 +30,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     app.register_blueprint(chatbots_admin.bp)
     ws.init_app(app)
     return app
+
+
+def close_app(app: Flask) -> None:
+    """Before interpreter teardown: pool and relay threads are greenlets that cannot be joined later."""
+    context = web_context(app)
+    context.chat.close()
+    context.runtime.close()

@@ -5,19 +5,39 @@ import threading
 from functools import cached_property
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 from psycopg_pool import ConnectionPool
 
 from app.db.connect import authenticator_pool, owner_pool
+from app.jobs import make_celery
 from app.streaming.bus import StreamBus
 from config import Settings
-from workers.celery_app import make_celery
+
+# Seconds a caller waits for a free Redis connection before it is an error: a full pool means
+# waiting, never a "Too many connections" failure.
+REDIS_POOL_WAIT_SECONDS = 20
+WEB_REDIS_CONNECTIONS = 64
+
+
+def short_retry() -> Retry:
+    """Ride out a blip (a failover, a dropped connection) without stalling a caller for seconds:
+    a turn that cannot publish goes on and reports the loss instead of waiting."""
+    return Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
 
 
 class Runtime:
-    """One per process; nothing connects until first use, so building it has no side effects."""
+    """One per process; nothing connects until first use, so building it has no side effects.
 
-    def __init__(self, settings: Settings):
+    `redis_connections` sizes the Redis pool for the concurrency the process serves: a worker
+    passes its greenlet count (each running turn may publish at the same moment), the web
+    process a fixed number (its Redis use per socket is momentary)."""
+
+    def __init__(self, settings: Settings, *, redis_connections: int = WEB_REDIS_CONNECTIONS,
+                 client_name: str = "fluxbase"):
         self.settings = settings
+        self.redis_connections = redis_connections
+        self.client_name = client_name
         self._lock = threading.Lock()
 
     @cached_property
@@ -32,7 +52,11 @@ class Runtime:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.settings.redis_url, decode_responses=True, health_check_interval=30)
+        pool = redis.BlockingConnectionPool.from_url(
+            self.settings.redis_url, max_connections=self.redis_connections, timeout=REDIS_POOL_WAIT_SECONDS,
+            decode_responses=True, health_check_interval=30, socket_connect_timeout=3,
+            client_name=self.client_name, retry=short_retry())
+        return redis.Redis(connection_pool=pool)
 
     @cached_property
     def bus(self) -> StreamBus:
@@ -51,3 +75,4 @@ class Runtime:
         client = self.__dict__.pop("redis", None)
         if client is not None:
             client.close()
+            client.connection_pool.disconnect()

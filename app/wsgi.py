@@ -9,7 +9,7 @@ monkey.patch_all()
 import atexit  # noqa: E402
 
 from app.chatbots.sync_service import sync_on_start  # noqa: E402
-from app.factory import configure_logging, create_app  # noqa: E402
+from app.factory import close_app, configure_logging, create_app  # noqa: E402
 from config import Settings  # noqa: E402
 
 _settings = Settings.from_env()
@@ -20,10 +20,4 @@ application = create_app(_settings)
 sync_on_start(_settings)
 
 
-def _close() -> None:
-    # Before interpreter teardown: pool and relay threads are greenlets that cannot be joined later.
-    application.extensions["fluxbase.chat"].close()
-    application.extensions["fluxbase"].close()
-
-
-atexit.register(_close)
+atexit.register(close_app, application)

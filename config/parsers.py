@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-OPERATIONS = ("SELECT", "INSERT", "UPDATE", "DELETE")
+from app.sql.operations import OPERATIONS
 
 
 class ConfigurationError(Exception):

@@ -37,117 +37,16 @@ class Setting:
     field: str
     default: str | None
     help: str
-    parse: Callable[[str, str], Any] = lambda _name, v: v
+    parse: Callable[[str, str], Any]
 
 
 def _str(_name: str, value: str) -> str:
     return value
 
 
-# The one table of settings. docs/configuration.md is generated from it and a test checks both agree.
-SETTINGS: tuple[Setting, ...] = (
-    Setting("FLUXBASE_ENV", "env", "development",
-            "`development` or `production`. Production refuses generated secrets and embedded services.",
-            lambda n, v: _choice(n, v, ("development", "production"))),
-    Setting("DATABASE_URL", "database_url", None,
-            "PostgreSQL 15+ with the `vector` extension, as the owner of the server's schemas. "
-            "Unset: an embedded PostgreSQL 18 + pgvector is used (started by `fluxbase services start`).",
-            lambda n, v: parse_url(n, v, ("postgres", "postgresql"))),
-    Setting("AUTHENTICATOR_URL", "authenticator_url", None,
-            "Connection for end-user SQL, as the `authenticator` role. Unset: DATABASE_URL with the user "
-            "replaced by `authenticator` and AUTHENTICATOR_PASSWORD.",
-            lambda n, v: parse_url(n, v, ("postgres", "postgresql"))),
-    Setting("AUTHENTICATOR_PASSWORD", "authenticator_password", None,
-            "Password the migrations give the `authenticator` role. Unset in development: generated once "
-            "into DATA_DIR.", lambda n, v: parse_secret(n, v, 16)),
-    Setting("REDIS_URL", "redis_url", None,
-            "Redis 6+ for the Celery broker, the stream bus and limits. Unset: an embedded redis-server.",
-            lambda n, v: parse_url(n, v, ("redis", "rediss", "unix"))),
-    Setting("PORT", "port", "8080", "HTTP port of the web process.",
-            lambda n, v: parse_int(n, v, 1, 65535)),
-    Setting("HOST", "host", "127.0.0.1", "Address the web process binds (the Procfile binds 0.0.0.0).", _str),
-    Setting("JWT_SECRET", "jwt_secret", None,
-            "HS256 secret for user JWTs, at least 32 bytes. Unset in development: generated once into DATA_DIR.",
-            lambda n, v: parse_secret(n, v, 32)),
-    Setting("ENCRYPTION_KEY", "encryption_key", None,
-            "Key for secrets at rest (provider keys, secret settings), at least 32 bytes. "
-            "Unset in development: generated once into DATA_DIR.", lambda n, v: parse_secret(n, v, 32)),
-    Setting("SERVICE_KEY", "service_key", None,
-            "Key for trusted server-side callers (`X-Service-Key`, `apikey`), at least 32 bytes. "
-            "Unset in development: generated once into DATA_DIR.", lambda n, v: parse_secret(n, v, 32)),
-    Setting("DATA_DIR", "data_dir", ".data",
-            "Local state: embedded databases, generated development secrets, pid and log files.",
-            lambda n, v: _path(v)),
-    Setting("CHATBOTS_DIR", "chatbots_dir", "chatbots", "Directory of chatbot definition files.",
-            lambda n, v: _path(v)),
-    Setting("CHATBOTS_SYNC_ON_START", "chatbots_sync_on_start", "true",
-            "Sync CHATBOTS_DIR into the database when the web process starts.", parse_bool),
-    Setting("LOG_LEVEL", "log_level", "INFO", "DEBUG, INFO, WARNING or ERROR.", parse_log_level),
-    Setting("ALLOWED_ORIGINS", "allowed_origins", "",
-            "Comma list of browser origins allowed on the WebSocket and for CORS. Same-origin and, in "
-            "development, localhost are always allowed.", parse_csv),
-    Setting("OPENAI_API_KEY", "openai_api_key", None,
-            "Key of the default OpenAI-compatible provider. Unset: no default provider from the environment.",
-            _str),
-    Setting("OPENAI_BASE_URL", "openai_base_url", "https://api.openai.com/v1",
-            "Base URL of the default OpenAI-compatible provider.",
-            lambda n, v: parse_url(n, v, ("http", "https"))),
-    Setting("OPENAI_MODEL", "openai_model", "gpt-4o-mini", "Model of the default provider.", _str),
-    Setting("LLM_TIMEOUT_SECONDS", "llm_timeout_seconds", "60",
-            "Read timeout on a provider stream; a stream silent for this long fails the turn.",
-            lambda n, v: parse_int(n, v, 1, 3600)),
-    Setting("LLM_MAX_RETRIES", "llm_max_retries", "2",
-            "Retries of a provider request that failed before streaming began (connection errors, 429, 5xx).",
-            lambda n, v: parse_int(n, v, 0, 10)),
-    Setting("MAX_TOOL_ROUNDS", "max_tool_rounds", "5", "Model/tool round trips allowed in one turn.",
-            lambda n, v: parse_int(n, v, 1, 50)),
-    Setting("SQL_STATEMENT_TIMEOUT_MS", "sql_statement_timeout_ms", "5000",
-            "statement_timeout for model-written SQL.", lambda n, v: parse_int(n, v, 100, 600000)),
-    Setting("SQL_MAX_ROWS", "sql_max_rows", "1000", "Rows fetched per model-written query.",
-            lambda n, v: parse_int(n, v, 1, 100000)),
-    Setting("SQL_MAX_BYTES", "sql_max_bytes", "1048576", "Bytes of result data kept per query.",
-            lambda n, v: parse_int(n, v, 1024, 64 * 1048576)),
-    Setting("MODEL_SAMPLE_ROWS", "model_sample_rows", "5",
-            "Rows of a query result shown to the model (the client gets them all).",
-            lambda n, v: parse_int(n, v, 0, 100)),
-    Setting("SERVER_ALLOWED_OPERATIONS", "server_allowed_operations", "SELECT,INSERT,UPDATE,DELETE",
-            "Server-wide cap on SQL operations; a chatbot file can narrow it, never widen it.",
-            parse_operations),
-    Setting("SERVER_MAX_TOKENS", "server_max_tokens", "16384", "Cap on any chatbot's max-tokens.",
-            lambda n, v: parse_int(n, v, 1, 1_000_000)),
-    Setting("SERVER_MAX_RATE_LIMIT", "server_max_rate_limit", "600",
-            "Cap on any chatbot's rate-limit (requests per minute).", lambda n, v: parse_int(n, v, 1, 10**6)),
-    Setting("SERVER_MAX_DAILY_LIMIT", "server_max_daily_limit", "100000",
-            "Cap on any chatbot's daily-limit.", lambda n, v: parse_int(n, v, 1, 10**9)),
-    Setting("SERVER_MAX_TOKEN_BUDGET", "server_max_token_budget", "10000000",
-            "Cap on any chatbot's daily token-budget.", lambda n, v: parse_int(n, v, 1, 10**12)),
-    Setting("SERVER_ALLOW_UNAUTHENTICATED", "server_allow_unauthenticated", "true",
-            "When false, no chatbot may be used anonymously whatever its file says.", parse_bool),
-    Setting("WS_MAX_FRAME_BYTES", "ws_max_frame_bytes", "65536", "Largest client frame accepted.",
-            lambda n, v: parse_int(n, v, 1024, 16 * 1048576)),
-    Setting("WS_PING_SECONDS", "ws_ping_seconds", "25",
-            "Server ping interval on the WebSocket; a client that answers no ping for two intervals is closed.",
-            lambda n, v: parse_int(n, v, 1, 300)),
-    Setting("WS_SEND_QUEUE", "ws_send_queue", "2000",
-            "Events buffered per socket; a client that falls further behind is closed.",
-            lambda n, v: parse_int(n, v, 10, 10**6)),
-    Setting("STREAM_REPLAY_EVENTS", "stream_replay_events", "5000",
-            "Events kept per conversation for replay after a reconnect.", lambda n, v: parse_int(n, v, 10, 10**6)),
-    Setting("STREAM_REPLAY_TTL_SECONDS", "stream_replay_ttl_seconds", "86400",
-            "How long a conversation's replay buffer outlives its last event.",
-            lambda n, v: parse_int(n, v, 60, 30 * 86400)),
-    Setting("TURN_TIMEOUT_SECONDS", "turn_timeout_seconds", "300",
-            "Longest a turn may run before it is stopped with an error.", lambda n, v: parse_int(n, v, 10, 3600)),
-    Setting("CELERY_VISIBILITY_TIMEOUT", "celery_visibility_timeout", "900",
-            "Seconds before an unacknowledged turn of a dead worker is redelivered (must exceed "
-            "TURN_TIMEOUT_SECONDS).", lambda n, v: parse_int(n, v, 5, 86400)),
-    Setting("WORKER_CONCURRENCY", "worker_concurrency", "50", "Greenlets per Celery worker (gevent pool).",
-            lambda n, v: parse_int(n, v, 1, 10000)),
-    Setting("DB_POOL_SIZE", "db_pool_size", "10", "Connections per process and pool.",
-            lambda n, v: parse_int(n, v, 1, 1000)),
-    Setting("SCHEMA_CACHE_SECONDS", "schema_cache_seconds", "60",
-            "How long the table descriptions shown to the model are cached.", lambda n, v: parse_int(n, v, 0, 86400)),
-)
+def _setting(env: str, default: str | None, help: str, parse: Callable[[str, str], Any] = _str) -> Any:
+    """A Settings field read from `env`: its raw default, its help text (the README table) and its parser."""
+    return dataclasses.field(metadata={"setting": (env, default, help, parse)})
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
@@ -161,52 +60,119 @@ def _path(value: str) -> Path:
     return path if path.is_absolute() else (ROOT / path)
 
 
-_FIELDS = {s.field: s for s in SETTINGS}
-
-
+# Each setting is declared once, as a field below; SETTINGS (and the README table) derive from them.
 @dataclass(frozen=True)
 class Settings:
-    env: str
-    database_url: str
-    authenticator_url: str
-    authenticator_password: str | None
-    redis_url: str
-    port: int
-    host: str
-    jwt_secret: str
-    encryption_key: str
-    service_key: str
-    data_dir: Path
-    chatbots_dir: Path
-    chatbots_sync_on_start: bool
-    log_level: str
-    allowed_origins: tuple[str, ...]
-    openai_api_key: str | None
-    openai_base_url: str
-    openai_model: str
-    llm_timeout_seconds: int
-    llm_max_retries: int
-    max_tool_rounds: int
-    sql_statement_timeout_ms: int
-    sql_max_rows: int
-    sql_max_bytes: int
-    model_sample_rows: int
-    server_allowed_operations: frozenset[str]
-    server_max_tokens: int
-    server_max_rate_limit: int
-    server_max_daily_limit: int
-    server_max_token_budget: int
-    server_allow_unauthenticated: bool
-    ws_max_frame_bytes: int
-    ws_ping_seconds: int
-    ws_send_queue: int
-    stream_replay_events: int
-    stream_replay_ttl_seconds: int
-    turn_timeout_seconds: int
-    celery_visibility_timeout: int
-    worker_concurrency: int
-    db_pool_size: int
-    schema_cache_seconds: int
+    env: str = _setting("FLUXBASE_ENV", "development",
+            "`development` or `production`. Production refuses generated secrets and embedded services.",
+            lambda n, v: _choice(n, v, ("development", "production")))
+    database_url: str = _setting("DATABASE_URL", None,
+            "PostgreSQL 15+ with the `vector` extension, as the owner of the server's schemas. "
+            "Unset: an embedded PostgreSQL 18 + pgvector is used (started by `fluxbase services start`).",
+            lambda n, v: parse_url(n, v, ("postgres", "postgresql")))
+    authenticator_url: str = _setting("AUTHENTICATOR_URL", None,
+            "Connection for end-user SQL, as the `authenticator` role. Unset: DATABASE_URL with the user "
+            "replaced by `authenticator` and AUTHENTICATOR_PASSWORD.",
+            lambda n, v: parse_url(n, v, ("postgres", "postgresql")))
+    authenticator_password: str | None = _setting("AUTHENTICATOR_PASSWORD", None,
+            "Password the migrations give the `authenticator` role. Unset in development: generated once "
+            "into DATA_DIR.", lambda n, v: parse_secret(n, v, 16))
+    redis_url: str = _setting("REDIS_URL", None,
+            "Redis 6+ for the Celery broker, the stream bus and limits. Unset: an embedded redis-server.",
+            lambda n, v: parse_url(n, v, ("redis", "rediss", "unix")))
+    port: int = _setting("PORT", "8080", "HTTP port of the web process.",
+            lambda n, v: parse_int(n, v, 1, 65535))
+    host: str = _setting("HOST", "127.0.0.1", "Address the web process binds (the Procfile binds 0.0.0.0).", _str)
+    web_concurrency: int = _setting("WEB_CONCURRENCY", "2", "Web worker processes (gunicorn `--workers`).",
+            lambda n, v: parse_int(n, v, 1, 256))
+    web_worker_connections: int = _setting("WEB_WORKER_CONNECTIONS", "10000",
+            "Open connections (WebSockets included) each web worker process holds (gunicorn "
+            "`--worker-connections`); idle sockets cost about 155 KB each.", lambda n, v: parse_int(n, v, 10, 1_000_000))
+    jwt_secret: str = _setting("JWT_SECRET", None,
+            "HS256 secret for user JWTs, at least 32 bytes. Unset in development: generated once into DATA_DIR.",
+            lambda n, v: parse_secret(n, v, 32))
+    encryption_key: str = _setting("ENCRYPTION_KEY", None,
+            "Key for secrets at rest (provider keys, secret settings), at least 32 bytes. "
+            "Unset in development: generated once into DATA_DIR.", lambda n, v: parse_secret(n, v, 32))
+    service_key: str = _setting("SERVICE_KEY", None,
+            "Key for trusted server-side callers (`X-Service-Key`, `apikey`), at least 32 bytes. "
+            "Unset in development: generated once into DATA_DIR.", lambda n, v: parse_secret(n, v, 32))
+    data_dir: Path = _setting("DATA_DIR", ".data",
+            "Local state: embedded databases, generated development secrets, pid and log files.",
+            lambda n, v: _path(v))
+    chatbots_dir: Path = _setting("CHATBOTS_DIR", "chatbots", "Directory of chatbot definition files.",
+            lambda n, v: _path(v))
+    chatbots_sync_on_start: bool = _setting("CHATBOTS_SYNC_ON_START", "true",
+            "Sync CHATBOTS_DIR into the database when the web process starts.", parse_bool)
+    log_level: str = _setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR.", parse_log_level)
+    allowed_origins: tuple[str, ...] = _setting("ALLOWED_ORIGINS", "",
+            "Comma list of browser origins allowed on the WebSocket and for CORS. Same-origin and, in "
+            "development, localhost are always allowed.", parse_csv)
+    openai_api_key: str | None = _setting("OPENAI_API_KEY", None,
+            "Key of the default OpenAI-compatible provider. Unset: no default provider from the environment.",
+            _str)
+    openai_base_url: str = _setting("OPENAI_BASE_URL", "https://api.openai.com/v1",
+            "Base URL of the default OpenAI-compatible provider.",
+            lambda n, v: parse_url(n, v, ("http", "https")))
+    openai_model: str = _setting("OPENAI_MODEL", "gpt-4o-mini", "Model of the default provider.", _str)
+    llm_timeout_seconds: int = _setting("LLM_TIMEOUT_SECONDS", "60",
+            "Read timeout on a provider stream; a stream silent for this long fails the turn.",
+            lambda n, v: parse_int(n, v, 1, 3600))
+    llm_max_retries: int = _setting("LLM_MAX_RETRIES", "2",
+            "Retries of a provider request that failed before streaming began (connection errors, 429, 5xx).",
+            lambda n, v: parse_int(n, v, 0, 10))
+    max_tool_rounds: int = _setting("MAX_TOOL_ROUNDS", "5", "Model/tool round trips allowed in one turn.",
+            lambda n, v: parse_int(n, v, 1, 50))
+    sql_statement_timeout_ms: int = _setting("SQL_STATEMENT_TIMEOUT_MS", "5000",
+            "statement_timeout for model-written SQL.", lambda n, v: parse_int(n, v, 100, 600000))
+    sql_max_rows: int = _setting("SQL_MAX_ROWS", "1000", "Rows fetched per model-written query.",
+            lambda n, v: parse_int(n, v, 1, 100000))
+    sql_max_bytes: int = _setting("SQL_MAX_BYTES", "1048576", "Bytes of result data kept per query.",
+            lambda n, v: parse_int(n, v, 1024, 64 * 1048576))
+    model_sample_rows: int = _setting("MODEL_SAMPLE_ROWS", "5",
+            "Rows of a query result shown to the model (the client gets them all).",
+            lambda n, v: parse_int(n, v, 0, 100))
+    server_allowed_operations: frozenset[str] = _setting("SERVER_ALLOWED_OPERATIONS", "SELECT,INSERT,UPDATE,DELETE",
+            "Server-wide cap on SQL operations; a chatbot file can narrow it, never widen it.",
+            parse_operations)
+    server_max_tokens: int = _setting("SERVER_MAX_TOKENS", "16384", "Cap on any chatbot's max-tokens.",
+            lambda n, v: parse_int(n, v, 1, 1_000_000))
+    server_max_rate_limit: int = _setting("SERVER_MAX_RATE_LIMIT", "600",
+            "Cap on any chatbot's rate-limit (requests per minute).", lambda n, v: parse_int(n, v, 1, 10**6))
+    server_max_daily_limit: int = _setting("SERVER_MAX_DAILY_LIMIT", "100000",
+            "Cap on any chatbot's daily-limit.", lambda n, v: parse_int(n, v, 1, 10**9))
+    server_max_token_budget: int = _setting("SERVER_MAX_TOKEN_BUDGET", "10000000",
+            "Cap on any chatbot's daily token-budget.", lambda n, v: parse_int(n, v, 1, 10**12))
+    server_allow_unauthenticated: bool = _setting("SERVER_ALLOW_UNAUTHENTICATED", "true",
+            "When false, no chatbot may be used anonymously whatever its file says.", parse_bool)
+    ws_max_frame_bytes: int = _setting("WS_MAX_FRAME_BYTES", "65536", "Largest client frame accepted.",
+            lambda n, v: parse_int(n, v, 1024, 16 * 1048576))
+    ws_ping_seconds: int = _setting("WS_PING_SECONDS", "25",
+            "Server ping interval on the WebSocket; a client that answers no ping for two intervals is closed.",
+            lambda n, v: parse_int(n, v, 1, 300))
+    ws_send_queue: int = _setting("WS_SEND_QUEUE", "2000",
+            "Events buffered per socket; a client that falls further behind is closed.",
+            lambda n, v: parse_int(n, v, 10, 10**6))
+    stream_replay_events: int = _setting("STREAM_REPLAY_EVENTS", "5000",
+            "Events kept per conversation for replay after a reconnect.", lambda n, v: parse_int(n, v, 10, 10**6))
+    stream_replay_ttl_seconds: int = _setting("STREAM_REPLAY_TTL_SECONDS", "86400",
+            "How long a conversation's replay buffer outlives its last event.",
+            lambda n, v: parse_int(n, v, 60, 30 * 86400))
+    turn_timeout_seconds: int = _setting("TURN_TIMEOUT_SECONDS", "300",
+            "Longest a turn may run before it is stopped with an error.", lambda n, v: parse_int(n, v, 10, 3600))
+    celery_visibility_timeout: int = _setting("CELERY_VISIBILITY_TIMEOUT", "900",
+            "Seconds before an unacknowledged turn of a dead worker is redelivered (must exceed "
+            "TURN_TIMEOUT_SECONDS).", lambda n, v: parse_int(n, v, 5, 86400))
+    worker_concurrency: int = _setting("WORKER_CONCURRENCY", "50", "Greenlets per Celery worker (gevent pool).",
+            lambda n, v: parse_int(n, v, 1, 10000))
+    db_pool_size: int = _setting("DB_POOL_SIZE", "10", "Connections per process and pool.",
+            lambda n, v: parse_int(n, v, 1, 1000))
+    db_acquire_timeout_seconds: int = _setting("DB_ACQUIRE_TIMEOUT_SECONDS", "5",
+            "Longest wait for a database connection (also the connect timeout); past it a request fails with "
+            "`SERVICE_UNAVAILABLE` (HTTP 503) instead of hanging.", lambda n, v: parse_int(n, v, 1, 120))
+    schema_cache_seconds: int = _setting("SCHEMA_CACHE_SECONDS", "60",
+            "How long the table descriptions shown to the model are cached.", lambda n, v: parse_int(n, v, 0, 86400))
+
     embedded_postgres: bool = False
     embedded_redis: bool = False
 
@@ -231,6 +197,12 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(env, f.name, default, help, parse)
+    for f in dataclasses.fields(Settings) if "setting" in f.metadata
+    for env, default, help, parse in [f.metadata["setting"]])
 
 
 def _fill_embedded_and_secrets(values: dict[str, Any]) -> None:

@@ -139,8 +139,7 @@ export default `You answer questions about the shop for user {{{{user_id}}}}.`;
 """
 
 
-@pytest.fixture(scope="session")
-def test_chatbots(web, database):
+def sync_test_chatbots(settings: Settings) -> str:
     """Chatbots in the `tests` namespace, synced through the real sync service."""
     from app.chatbots.sync_service import sync_payload
 
@@ -150,9 +149,14 @@ def test_chatbots(web, database):
         {"name": "shop-short", "code": TEST_CHATBOT.format(anon="false", max_turns=1, language="auto")},
         {"name": "shop-german", "code": TEST_CHATBOT.format(anon="false", max_turns=50, language="German")},
     ]
-    report = sync_payload(database, namespace="tests", chatbots=bots, delete_missing=False, dry_run=False)
+    report = sync_payload(settings, namespace="tests", chatbots=bots, delete_missing=False, dry_run=False)
     assert not report.errors, report.errors
     return "tests"
+
+
+@pytest.fixture(scope="session")
+def test_chatbots(web, database):
+    return sync_test_chatbots(database)
 
 
 def token_for(user_id: str | None, role: str = "authenticated") -> str:
@@ -178,3 +182,6 @@ def chat(web, test_chatbots, llm):
     yield connect
     for client in clients:
         client.close()
+    # Every reply a test scripts must have been asked for: an unused one means the turn took
+    # another path than the test believes.
+    llm.assert_complete()

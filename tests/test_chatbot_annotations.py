@@ -1,4 +1,7 @@
-"""Annotations: defaults, every accepted syntax, errors, REST config validation, server policy."""
+"""Annotations: defaults, every accepted syntax, errors, tool selection, REST config validation, server policy."""
+
+import re
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +17,13 @@ from app.chatbots import (
     validate_config,
 )
 from app.chatbots.annotations import ANNOTATIONS
-from app.tools.catalog import BUILTIN_TOOLS, TOOL_NAMES, TOOL_SCOPES, is_builtin
+from app.chatbots.spec import declared_tool_names, tool_warnings
+from app.tools.base import Tool
+from app.tools.catalog import TOOL_NAMES, UnknownTool, is_tool_name
+from app.tools.registry import ToolRegistry, default_registry
+from app.tools.sql_tool import EXECUTE_SQL
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "chatbots.md"
 
 DEFAULTS = {
     "allowed_tables": ["*"],
@@ -47,8 +56,23 @@ def file_with(*lines: str) -> str:
     return f"/**\n * Title\n *\n * @fluxbase:description d\n{body} */\nexport default `p`;\n"
 
 
-def spec_with(*lines: str):
-    return parse_chatbot(file_with(*lines), name="t", path="chatbots/t/index.ts")
+def spec_with(*lines: str, registry=None):
+    return parse_chatbot(file_with(*lines), name="t", path="chatbots/t/index.ts", registry=registry)
+
+
+def stub(name: str) -> Tool:
+    return Tool(name=name, description=f"the {name} stub",
+                parameters={"type": "object", "properties": {"q": {"type": "string", "description": "q"}}},
+                scope=None, run=lambda ctx, args: "")
+
+
+def registry_with(*names: str) -> ToolRegistry:
+    """A server that runs execute_sql and these (stand-ins for tools this server does not have yet)."""
+    return ToolRegistry([EXECUTE_SQL, *(stub(name) for name in names)])
+
+
+def unavailable(name: str) -> str:
+    return f"{name}: not available on this server; it is not offered to the model"
 
 
 def error_with(*lines: str) -> ChatbotDefinitionError:
@@ -236,19 +260,52 @@ def test_malformed_annotation_line():
 
 
 def test_tool_selection_rule():
-    assert [t["name"] for t in spec_with("@fluxbase:allowed-operations").tools] == []
-    assert [t["name"] for t in spec_with("@fluxbase:allowed-tables").tools] == []
-    assert [t["name"] for t in spec_with("@fluxbase:http-allowed-domains a.example.com").tools] == ["execute_sql", "http_get"]
-    mcp = spec_with("@fluxbase:mcp-tools list_objects", "@fluxbase:http-allowed-domains a.example.com")
-    assert [t["name"] for t in mcp.tools] == ["list_objects", "http_get"]
-    assert [t["name"] for t in spec_with("@fluxbase:knowledge-base faq").tools] == ["execute_sql"]
+    everything = registry_with("http_get", "list_objects")
+
+    def offered(*lines: str) -> list[str]:
+        spec = spec_with(*lines, registry=everything)
+        assert spec.warnings == ()
+        return [t["name"] for t in spec.tools]
+
+    assert offered("@fluxbase:allowed-operations") == []
+    assert offered("@fluxbase:allowed-tables") == []
+    assert offered("@fluxbase:http-allowed-domains a.example.com") == ["execute_sql", "http_get"]
+    assert offered("@fluxbase:mcp-tools list_objects", "@fluxbase:http-allowed-domains a.example.com") == [
+        "list_objects", "http_get"]
+    assert offered("@fluxbase:knowledge-base faq") == ["execute_sql"]
+    assert spec_with("@fluxbase:mcp-tools list_objects", registry=everything).tools[0] == everything.definition(
+        "list_objects")
     err = error_with("@fluxbase:mcp-tools http_get")
     assert err.annotation == "http-allowed-domains"
 
 
+def test_a_named_tool_this_server_cannot_run_is_a_warning_and_not_offered():
+    mcp = spec_with("@fluxbase:mcp-tools query_table,list_objects", "@fluxbase:http-allowed-domains a.example.com")
+    assert mcp.tools == ()
+    assert mcp.warnings == (unavailable("query_table"), unavailable("list_objects"), unavailable("http_get"))
+    legacy = spec_with("@fluxbase:http-allowed-domains a.example.com")
+    assert [t["name"] for t in legacy.tools] == ["execute_sql"] and legacy.warnings == (unavailable("http_get"),)
+    assert spec_with().warnings == ()
+    # Still an error, runnable or not: every request would be refused.
+    assert error_with("@fluxbase:mcp-tools query_table,http_get").annotation == "http-allowed-domains"
+
+
 def test_select_tools_reusable_after_config_change():
     config = default_config() | {"mcp_tools": ["query_table"]}
-    assert [t["name"] for t in select_tools(config)] == ["query_table"]
+    assert declared_tool_names(config) == ("query_table",)
+    assert select_tools(config, None, default_registry()) == ()
+    assert [t["name"] for t in select_tools(config, None, registry_with("query_table"))] == ["query_table"]
+    assert tool_warnings(config, None, default_registry()) == (unavailable("query_table"),)
+
+
+def test_a_tool_the_server_gained_after_the_last_sync_is_reported_until_synced_again():
+    config = default_config() | {"mcp_tools": ["query_table"]}
+    stored = select_tools(config, None, default_registry())  # written by a server without query_table
+    gained = registry_with("query_table")
+    [warning] = tool_warnings(config, None, gained, stored)
+    assert warning.startswith("query_table: ") and "not offered" in warning and "synced again" in warning
+    assert tool_warnings(config, None, gained, select_tools(config, None, gained)) == ()
+    assert tool_warnings(config, None, default_registry(), stored) == (unavailable("query_table"),)
 
 
 # -- REST config ---------------------------------------------------------------------
@@ -351,21 +408,26 @@ def test_policy_refuses_unknown_operations():
         ServerPolicy(allowed_operations=frozenset({"TRUNCATE"}))
 
 
-# -- built-in tool catalog ---------------------------------------------------------------
+# -- the tool vocabulary and the registry ------------------------------------------------------
 
 
-def test_catalog_definitions_are_well_formed():
-    assert len(TOOL_NAMES) == 16
-    assert set(TOOL_SCOPES) == set(TOOL_NAMES)
-    for name, definition in BUILTIN_TOOLS.items():
-        assert definition["name"] == name and is_builtin(name)
-        assert definition["description"]
+def test_the_vocabulary_is_the_documented_list_and_covers_every_built_in_tool():
+    documented = re.search(r"Tool names a file may use: (.*?)\.\n\n", DOCS.read_text(), re.S).group(1)
+    assert tuple(re.findall(r"`([a-z_]+)`", documented)) == TOOL_NAMES
+    assert len(set(TOOL_NAMES)) == 16
+    # A new tool's name joins the vocabulary, or no chatbot file could name it.
+    assert set(default_registry().names()) <= set(TOOL_NAMES)
+    assert is_tool_name("search_knowledge_base") and not is_tool_name("drop_database")
+    assert str(UnknownTool("execute_sq")) == "unknown tool 'execute_sq' (did you mean 'execute_sql'?)"
+
+
+def test_registered_definitions_are_well_formed():
+    registry = default_registry()
+    for name in registry.names():
+        definition = registry.definition(name)
+        assert definition["name"] == name and definition["description"]
         params = definition["parameters"]
         assert params["type"] == "object"
         assert set(params["required"]) <= set(params["properties"])
         for prop in params["properties"].values():
             assert prop.get("description")
-    assert BUILTIN_TOOLS["execute_sql"]["parameters"]["required"] == ["sql", "description"]
-    assert BUILTIN_TOOLS["http_get"]["parameters"]["required"] == ["url"]
-    assert "params" in BUILTIN_TOOLS["http_get"]["parameters"]["properties"]
-    assert not is_builtin("drop_database")

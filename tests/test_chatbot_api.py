@@ -10,13 +10,13 @@ import pytest
 
 from app.auth.tokens import mint
 from app.chatbots import CONFIG_KEYS
-from app.factory import create_app
+from app.factory import close_app, create_app
 from tests.conftest import TEST_SECRET, TEST_SERVICE_KEY
 
 USER_ID = "a11ce000-0000-4000-8000-000000000001"
 ADMIN_KEYS = {"id", "name", "namespace", "description", "title", "enabled", "is_public", "source", "version",
               "content_hash", "created_at", "updated_at", "system_prompt", "tools", "config"}
-EXTRA_ADMIN_KEYS = {"effective_config", "config_overrides"}  # documented in docs/chatbots.md
+EXTRA_ADMIN_KEYS = {"effective_config", "config_overrides", "warnings"}  # documented in docs/chatbots.md
 PUBLIC_KEYS = {"id", "name", "namespace", "description", "enabled", "is_public", "updated_at"}
 
 SERVICE = {"X-Service-Key": TEST_SERVICE_KEY}
@@ -48,7 +48,7 @@ def new_namespace() -> str:
 def app(database):
     application = create_app(database)
     yield application
-    application.extensions["fluxbase"].close()
+    close_app(application)
 
 
 @pytest.fixture
@@ -170,7 +170,7 @@ def test_admin_object_has_the_protocol_keys_and_every_config_key(client, bots):
     assert item["config"]["allow_unauthenticated"] is True and item["config"]["model"] is None
     assert item["namespace"] == namespace and item["title"] == "API Bot" and item["source"] == "api"
     assert item["version"] == 1 and len(item["content_hash"]) == 64 and item["config_overrides"] == {}
-    assert [tool["name"] for tool in item["tools"]] == ["execute_sql"]
+    assert [tool["name"] for tool in item["tools"]] == ["execute_sql"] and item["warnings"] == []
     assert item["created_at"].endswith("Z") and item["system_prompt"] == "You help with tests."
     got = client.get(f"/api/v1/admin/ai/chatbots/{item['id']}", headers=SERVICE).get_json()
     assert got == item
@@ -183,7 +183,7 @@ def test_effective_config_shows_the_server_caps(database, bots):
     try:
         item = capped.test_client().get(f"/api/v1/admin/ai/chatbots/{objects['open']['id']}", headers=SERVICE).get_json()
     finally:
-        capped.extensions["fluxbase"].close()
+        close_app(capped)
     assert item["config"]["max_tokens"] == 4096 and item["effective_config"]["max_tokens"] == 100
     assert item["effective_config"]["allow_unauthenticated"] is False
     assert item["effective_config"]["allowed_operations"] == []
@@ -309,7 +309,7 @@ def test_sync_endpoint_reports_in_the_protocol_shape(client):
     assert first == {"namespace": namespace,
                      "summary": {"created": 2, "updated": 0, "deleted": 0, "unchanged": 0, "errors": 0},
                      "details": {"created": ["a", "b"], "updated": [], "deleted": [], "unchanged": []},
-                     "errors": [], "dry_run": False}
+                     "errors": [], "warnings": [], "dry_run": False}
     preview = sync(client, namespace, {"a": bot("changed"), "c": bot("Bad", "nope 1")}, delete_missing=True,
                    dry_run=True)
     assert preview["dry_run"] is True and preview["details"]["updated"] == ["a"]
@@ -320,6 +320,49 @@ def test_sync_endpoint_reports_in_the_protocol_shape(client):
     assert done["summary"] == {"created": 0, "updated": 1, "deleted": 1, "unchanged": 0, "errors": 1}
     assert "unknown annotation" in done["errors"][0]["error"]
     assert sorted(admin_list(client, namespace)) == ["a"] and admin_list(client, namespace)["a"]["version"] == 2
+
+
+def unavailable(name: str) -> str:
+    return f"{name}: not available on this server; it is not offered to the model"
+
+
+def test_a_chatbot_naming_a_tool_the_server_cannot_run_syncs_with_a_warning(client):
+    namespace = new_namespace()
+    report = sync(client, namespace, {"orders": bot("orders", "mcp-tools query_table"), "plain": bot()})
+    assert report["errors"] == [] and report["details"]["created"] == ["orders", "plain"]
+    assert report["warnings"] == [{"name": "orders", "warning": unavailable("query_table")}]
+    objects = admin_list(client, namespace)
+    orders = objects["orders"]
+    assert orders["tools"] == [] and orders["warnings"] == [unavailable("query_table")]
+    assert orders["config"]["mcp_tools"] == ["query_table"] and objects["plain"]["warnings"] == []
+    assert client.get(f"/api/v1/admin/ai/chatbots/{orders['id']}", headers=SERVICE).get_json() == orders
+
+    # The warning is worked out when the chatbot is read: an edit that drops the tool drops it too.
+    edited = client.put(f"/api/v1/admin/ai/chatbots/{orders['id']}", headers=SERVICE,
+                        json={"config": {"mcp_tools": []}}).get_json()
+    assert edited["warnings"] == [] and [tool["name"] for tool in edited["tools"]] == ["execute_sql"]
+
+
+def test_a_tools_entry_for_http_get_is_a_warning_while_the_server_has_no_http_get(client):
+    namespace = new_namespace()
+    tools = 'export const tools = [{ name: "http_get", description: "Fetch the forecast" }, { name: "execute_sql" }];\n'
+    report = sync(client, namespace, {"weather": bot("weather", "http-allowed-domains api.example.com", tools=tools)})
+    assert report["errors"] == [] and report["warnings"] == [{"name": "weather", "warning": unavailable("http_get")}]
+    weather = admin_list(client, namespace)["weather"]
+    assert [tool["name"] for tool in weather["tools"]] == ["execute_sql"]
+    assert weather["warnings"] == [unavailable("http_get")]
+
+
+@pytest.mark.parametrize("annotations,tools,fragment", [
+    (("mcp-tools query_tabel",), "", "unknown tool 'query_tabel' (did you mean 'query_table'?)"),
+    ((), 'export const tools = [{ name: "drop_database" }];\n', "unknown tool 'drop_database'"),
+    (("mcp-tools http_get",), "", "no domain is allowed"),
+], ids=["mcp-tools-typo", "tools-entry", "http_get-without-domains"])
+def test_an_unknown_tool_name_is_still_an_error(client, annotations, tools, fragment):
+    namespace = new_namespace()
+    report = sync(client, namespace, {"bad": bot("bad", *annotations, tools=tools)})
+    assert [error["name"] for error in report["errors"]] == ["bad"] and fragment in report["errors"][0]["error"]
+    assert report["warnings"] == [] and admin_list(client, namespace) == {}
 
 
 def test_sync_keeps_a_disabled_chatbot_disabled(client, bots):
@@ -362,7 +405,7 @@ def test_sync_without_chatbots_reads_the_directory(database, tmp_path):
         assert empty_body.status_code == 200 and empty_body.get_json()["details"]["unchanged"] == ["from-disk"]
         assert admin_list(client, namespace)["from-disk"]["source"] == "filesystem"
     finally:
-        app.extensions["fluxbase"].close()
+        close_app(app)
 
 
 # -- user-facing endpoints ---------------------------------------------------------------------
@@ -395,7 +438,7 @@ def test_server_can_forbid_anonymous_use(database, bots):
         by_name = strict.test_client().get(f"/api/v1/ai/chatbots/by-name/open?namespace={namespace}")
         assert_error(by_name, 404, "CHATBOT_NOT_FOUND")
     finally:
-        strict.extensions["fluxbase"].close()
+        close_app(strict)
 
 
 def test_by_name_finds_visible_chatbots_only(client, bots):

@@ -8,7 +8,9 @@ from textwrap import dedent
 import pytest
 
 from app.chatbots import ChatbotDefinitionError, ChatbotSpec, discover_chatbots, parse_chatbot
-from app.tools.catalog import builtin_definition
+from app.tools.base import Tool
+from app.tools.registry import ToolRegistry, default_registry
+from app.tools.sql_tool import EXECUTE_SQL
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "chatbots"
@@ -24,6 +26,18 @@ def with_prompt(prompt_literal: str, extra: str = "") -> str:
 
 def prompt_of(prompt_literal: str) -> str:
     return parse_chatbot(with_prompt(prompt_literal), name="t").system_prompt
+
+
+def unavailable(name: str) -> str:
+    return f"{name}: not available on this server; it is not offered to the model"
+
+
+def registry_with(*names: str) -> ToolRegistry:
+    """A server that runs execute_sql and stand-ins for these tools."""
+    def stub(name):
+        return Tool(name=name, description=f"the {name} stub", scope=None, run=lambda ctx, args: "",
+                    parameters={"type": "object", "properties": {"url": {"type": "string", "description": "u"}}})
+    return ToolRegistry([EXECUTE_SQL, *(stub(name) for name in names)])
 
 
 def error_of(code, **kw) -> ChatbotDefinitionError:
@@ -74,11 +88,11 @@ def test_full_example_parses_to_the_documented_values():
         "model": None,
         "provider": None,
     }
-    expected_tool = builtin_definition("execute_sql")
+    expected_tool = default_registry().definition("execute_sql")
     expected_tool["description"] = "Run a read-only query on the shop database"
     expected_tool["parameters"]["properties"]["sql"]["description"] = "One SELECT statement"
     expected_tool["parameters"]["properties"]["description"]["description"] = "What the query fetches, in a few words"
-    assert spec.tools == (expected_tool,)
+    assert spec.tools == (expected_tool,) and spec.file_tools == spec.tools and spec.warnings == ()
     json.dumps(spec.to_config_dict())  # JSON-safe
     json.dumps(spec.tools)
 
@@ -109,7 +123,8 @@ def test_http_example_offers_sql_and_http_get():
     )
     assert spec.config["http_allowed_domains"] == ("api.openweathermap.org",)
     assert spec.config["allowed_tables"] == ("locations",)
-    assert [t["name"] for t in spec.tools] == ["execute_sql", "http_get"]
+    assert [t["name"] for t in spec.tools] == ["execute_sql"]  # this server has no http_get yet
+    assert spec.warnings == (unavailable("http_get"),)
     assert spec.system_prompt == "Use the http_get tool.\nCurrent user ID: {{user_id}}\n"
 
 
@@ -135,9 +150,7 @@ def test_rag_example():
     assert [t["name"] for t in spec.tools] == ["execute_sql"]  # RAG adds no tool
 
 
-def test_mcp_example_with_bare_use_mcp_schema_and_qualified_tables():
-    spec = parse_chatbot(
-        ts("""
+MCP_EXAMPLE = ts("""
         /**
          * Orders
          *
@@ -147,13 +160,23 @@ def test_mcp_example_with_bare_use_mcp_schema_and_qualified_tables():
          * @fluxbase:use-mcp-schema
          */
         export default `Manage orders for {{user_id}}`;
-        """),
-        name="orders",
-    )
+        """)
+
+
+def test_mcp_example_with_bare_use_mcp_schema_and_qualified_tables():
+    spec = parse_chatbot(MCP_EXAMPLE, name="orders")
     assert spec.config["use_mcp_schema"] is True
     assert spec.config["allowed_tables"] == ("orders", "order_items", "products", "analytics.order_metrics")
+    # None of them runs here: each is a warning, and the model is offered nothing.
+    assert spec.tools == () and spec.file_tools is None
+    assert spec.warnings == tuple(unavailable(n) for n in ("query_table", "insert_record", "invoke_function"))
+
+
+def test_mcp_tools_are_offered_by_a_server_that_runs_them():
+    registry = registry_with("query_table", "insert_record", "invoke_function")
+    spec = parse_chatbot(MCP_EXAMPLE, name="orders", registry=registry)
     assert [t["name"] for t in spec.tools] == ["query_table", "insert_record", "invoke_function"]
-    assert spec.tools[0] == builtin_definition("query_table")
+    assert spec.tools[0] == registry.definition("query_table") and spec.warnings == ()
 
 
 def test_settings_templates_are_left_for_runtime():
@@ -328,13 +351,45 @@ def test_typed_tools_declaration_and_empty_list():
 
 def test_explicit_tools_win_over_mcp_tools():
     code = tools_file('[{ name: "query_table" }]', " * @fluxbase:mcp-tools insert_record\n")
-    assert [t["name"] for t in parse_chatbot(code, name="t").tools] == ["query_table"]
+    assert [t["name"] for t in parse_chatbot(code, name="t", registry=registry_with("query_table", "insert_record")).tools] == [
+        "query_table"]
+    spec = parse_chatbot(code, name="t")
+    assert spec.tools == () and spec.warnings == (unavailable("query_table"),)
+
+
+HTTP_ENTRY = ('[{ name: "http_get", description: "Fetch the weather", '
+              'parameters: { properties: { city: { description: "not a parameter of http_get" } } } }, '
+              '{ name: "execute_sql" }]')
+DOMAINS = " * @fluxbase:http-allowed-domains api.example.com\n"
+
+
+def test_a_tools_entry_this_server_cannot_run_is_kept_by_name_and_is_a_warning():
+    spec = parse_chatbot(tools_file(HTTP_ENTRY, DOMAINS), name="t")
+    # Its wording cannot be checked without the tool, so the entry is accepted and only its name kept.
+    assert [t["name"] for t in spec.tools] == ["execute_sql"]
+    assert spec.file_tools == ({"name": "http_get"}, spec.tools[0])
+    assert spec.warnings == (unavailable("http_get"),)
+
+
+def test_a_tools_entry_is_checked_against_the_tool_once_the_server_runs_it():
+    err = error_of(tools_file(HTTP_ENTRY, DOMAINS), registry=registry_with("http_get"))
+    assert "no parameter 'city'" in err.message and err.line == 6
+
+
+@pytest.mark.parametrize("literal, message", [
+    ('[{ name: "query_table", run: true }]', "unsupported key"),
+    ('["query_table"]', "must be an object"),
+    ('[{ name: "query_tabel" }]', "did you mean 'query_table'"),
+    ('[{ name: "query_table" }, { name: "query_table" }]', "listed twice"),
+])
+def test_a_tools_entry_of_an_unavailable_tool_still_has_the_entry_shape(literal, message):
+    assert message in str(error_of(tools_file(literal)))
 
 
 @pytest.mark.parametrize(
     "literal, message",
     [
-        ('[{ name: "drop_database" }]', "'drop_database' is not a built-in tool"),
+        ('[{ name: "drop_database" }]', "unknown tool 'drop_database'"),
         ('[{ name: "execute_sq" }]', "did you mean 'execute_sql'"),
         ("[{ name: toolName }]", "identifier"),
         ("[...baseTools]", "spread"),
@@ -409,6 +464,7 @@ def test_shipped_specifics():
     order = shipped("order-management")
     assert order.config["use_mcp_schema"] is True
     assert "analytics.order_metrics" in order.config["allowed_tables"]
+    assert order.tools == () and len(order.warnings) == 3  # its tools are not on this server yet
     location = shipped("location-assistant")
     assert location.config["required_settings"]
     for template in ("{{system:", "{{user:", "{{location."):

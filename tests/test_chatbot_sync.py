@@ -14,6 +14,9 @@ import pytest
 from app.chatbots import repository as repo
 from app.chatbots.policy import server_policy
 from app.chatbots.sync_service import SyncReport, sync_directory, sync_on_start, sync_payload
+from app.tools.base import Tool
+from app.tools.registry import ToolRegistry, default_registry
+from app.tools.sql_tool import EXECUTE_SQL
 from tests.support.processes import ROOT, free_port
 
 
@@ -37,6 +40,18 @@ def write(root: Path, namespace: str, name: str, code: str) -> Path:
     return path
 
 
+def unavailable(name: str) -> str:
+    return f"{name}: not available on this server; it is not offered to the model"
+
+
+def registry_with(*names: str) -> ToolRegistry:
+    """A server that runs execute_sql and stand-ins for these tools (which this server lacks today)."""
+    def stub(name):
+        return Tool(name=name, description=f"the {name} stub", scope=None, run=lambda ctx, args: "",
+                    parameters={"type": "object", "properties": {"table": {"type": "string", "description": "t"}}})
+    return ToolRegistry([EXECUTE_SQL, *(stub(name) for name in names)])
+
+
 def rows(conn, namespace: str) -> dict[str, repo.ChatbotRow]:
     return {row.name: row for row in repo.list_chatbots(conn, namespace=namespace)}
 
@@ -58,7 +73,7 @@ def test_created_then_unchanged_then_updated_bumps_version_only_on_change(databa
         "namespace": ns,
         "summary": {"created": 2, "updated": 0, "deleted": 0, "unchanged": 0, "errors": 0},
         "details": {"created": ["alpha", "beta"], "updated": [], "deleted": [], "unchanged": []},
-        "errors": [], "dry_run": False,
+        "errors": [], "warnings": [], "dry_run": False,
     }
     stored = rows(owner_conn, ns)
     assert {r.version for r in stored.values()} == {1}
@@ -136,7 +151,7 @@ def test_sync_never_re_enables_a_disabled_chatbot_and_keeps_admin_overrides(data
     with psycopg.connect(database.database_url) as conn:
         row = repo.get_by_name(conn, ns, "alpha")
         repo.set_enabled(conn, row.id, False)
-        repo.update_config(conn, row, {"temperature": 0.1})
+        repo.update_config(conn, row, {"temperature": 0.1}, registry=default_registry())
 
     write(tmp_path, ns, "alpha", bot("v2", "rate-limit 30", "max-turns 7"))
     assert sync_directory(database, directory=tmp_path, namespace=ns).updated == ("alpha",)
@@ -172,13 +187,66 @@ def test_file_tools_survive_admin_config_edits(database, owner_conn, tmp_path, n
     tools = 'export const tools = [{ name: "execute_sql", description: "Only the shop" }];\n'
     write(tmp_path, ns, "alpha", bot("x", "mcp-tools query_table", tools=tools))
     write(tmp_path, ns, "beta", bot("y"))
-    sync_directory(database, directory=tmp_path, namespace=ns)
+    registry = registry_with("query_table", "insert_record")
+    sync_directory(database, directory=tmp_path, namespace=ns, registry=registry)
     with psycopg.connect(database.database_url) as conn:
         stored = rows(conn, ns)
-        alpha = repo.update_config(conn, stored["alpha"], {"mcp_tools": ["query_table", "insert_record"]})
-        beta = repo.update_config(conn, stored["beta"], {"mcp_tools": ["query_table"]})
+        alpha = repo.update_config(conn, stored["alpha"], {"mcp_tools": ["query_table", "insert_record"]},
+                                   registry=registry)
+        beta = repo.update_config(conn, stored["beta"], {"mcp_tools": ["query_table"]}, registry=registry)
     assert [t["name"] for t in alpha.tools] == ["execute_sql"] and alpha.tools[0]["description"] == "Only the shop"
     assert [t["name"] for t in beta.tools] == ["query_table"]
+
+
+# -- tools this server cannot run -----------------------------------------------------------------
+
+
+def test_a_default_sql_chatbot_stores_the_registered_execute_sql_definition(database, owner_conn, tmp_path, ns):
+    write(tmp_path, ns, "alpha", bot())
+    assert sync_directory(database, directory=tmp_path, namespace=ns).warnings == ()
+    assert rows(owner_conn, ns)["alpha"].tools == (default_registry().definition("execute_sql"),)
+
+
+def test_a_tool_this_server_cannot_run_is_a_warning_and_not_stored(database, owner_conn, tmp_path, ns):
+    write(tmp_path, ns, "orders", bot("x", "mcp-tools query_table,execute_sql"))
+    write(tmp_path, ns, "plain", bot())
+    report = sync_directory(database, directory=tmp_path, namespace=ns)
+    assert report.ok and report.created == ("orders", "plain")
+    assert report.warnings == ({"name": "orders", "warning": unavailable("query_table")},)
+    assert report.to_dict()["warnings"] == [{"name": "orders", "warning": unavailable("query_table")}]
+    assert report.summary_line().endswith(", 0 errors, 1 warnings")
+    stored = rows(owner_conn, ns)["orders"]
+    assert [t["name"] for t in stored.tools] == ["execute_sql"] and stored.config["mcp_tools"] == ["query_table", "execute_sql"]
+    # Every sync says so again, also when nothing changed.
+    again = sync_directory(database, directory=tmp_path, namespace=ns)
+    assert again.unchanged == ("orders", "plain") and again.warnings == report.warnings
+
+
+def test_an_admin_override_that_names_an_unavailable_tool_is_a_warning(database, owner_conn, tmp_path, ns):
+    write(tmp_path, ns, "alpha", bot())
+    sync_directory(database, directory=tmp_path, namespace=ns)
+    with psycopg.connect(database.database_url) as conn:
+        edited = repo.update_config(conn, rows(conn, ns)["alpha"], {"mcp_tools": ["list_objects"]},
+                                    registry=default_registry())
+    assert edited.tools == ()
+    report = sync_directory(database, directory=tmp_path, namespace=ns)
+    assert report.unchanged == ("alpha",) and report.warnings == ({"name": "alpha", "warning": unavailable("list_objects")},)
+
+
+def test_a_server_that_gains_a_tool_offers_it_at_the_next_sync_of_the_same_file(database, owner_conn, tmp_path, ns):
+    tools = 'export const tools = [{ name: "query_table", description: "Read the shop" }, { name: "execute_sql" }];\n'
+    write(tmp_path, ns, "alpha", bot("x", tools=tools))
+    before = sync_directory(database, directory=tmp_path, namespace=ns)
+    assert before.warnings == ({"name": "alpha", "warning": unavailable("query_table")},)
+    assert [t["name"] for t in rows(owner_conn, ns)["alpha"].tools] == ["execute_sql"]
+
+    gained = registry_with("query_table")
+    after = sync_directory(database, directory=tmp_path, namespace=ns, registry=gained)
+    assert after.updated == ("alpha",) and after.warnings == ()
+    stored = rows(owner_conn, ns)["alpha"]
+    assert [t["name"] for t in stored.tools] == ["query_table", "execute_sql"] and stored.version == 2
+    assert stored.tools[0]["description"] == "Read the shop"  # the file's wording, now checked against the tool
+    assert sync_directory(database, directory=tmp_path, namespace=ns, registry=gained).unchanged == ("alpha",)
 
 
 def test_concurrent_syncs_are_serialised(database, owner_conn, tmp_path, ns):
@@ -275,6 +343,14 @@ def test_start_up_sync_is_skippable_and_never_raises(database, tmp_path, ns, cap
     assert "chatbot sync at start-up failed" in caplog.text
 
 
+def test_start_up_sync_logs_the_warnings(database, tmp_path, ns, caplog):
+    write(tmp_path, ns, "orders", bot("x", "mcp-tools query_table"))
+    with caplog.at_level(logging.WARNING, logger="app.chatbots.sync_service"):
+        report = sync_on_start(database.replace(chatbots_dir=tmp_path))
+    assert report.created == ("orders",)
+    assert f"chatbot orders: {unavailable('query_table')}" in caplog.text
+
+
 # -- CLI ---------------------------------------------------------------------------------------
 
 
@@ -291,16 +367,18 @@ def test_cli_sync_prints_changes_and_fails_on_errors(base_env, database, owner_c
     assert dry.returncode == 0, dry.stderr
     assert "dry run" in dry.stdout and "alpha" in dry.stdout and rows(owner_conn, ns) == {}
 
+    write(tmp_path, ns, "orders", bot("x", "mcp-tools query_table"))
     done = fluxbase(base_env, "chatbots", "sync", "--dir", str(tmp_path), "--namespace", ns)
-    assert done.returncode == 0, done.stderr
-    assert "created" in done.stdout and "1 created" in done.stdout and list(rows(owner_conn, ns)) == ["alpha"]
+    assert done.returncode == 0, done.stderr  # a warning is not a failure
+    assert "created" in done.stdout and "2 created" in done.stdout and sorted(rows(owner_conn, ns)) == ["alpha", "orders"]
+    assert "warning" in done.stdout and unavailable("query_table") in done.stdout and "1 warnings" in done.stdout
 
     write(tmp_path, ns, "broken", BROKEN)
     (tmp_path / ns / "alpha" / "index.ts").unlink()
     failed = fluxbase(base_env, "chatbots", "sync", "--dir", str(tmp_path), "--namespace", ns, "--delete-missing")
     assert failed.returncode == 1
     assert "error" in failed.stdout and "broken" in failed.stdout and "1 deleted" in failed.stdout
-    assert rows(owner_conn, ns) == {}
+    assert list(rows(owner_conn, ns)) == ["orders"]
 
 
 def test_cli_syncs_the_shipped_chatbots_without_errors_and_lists_them(base_env, database, owner_conn):

@@ -7,7 +7,8 @@ from psycopg.rows import dict_row
 from app.chat.schema import describe_tables
 from app.chat.templates import NOT_SET, SettingsView, SettingValue, render
 from app.sql.guard import AccessPolicy
-from workers.prompt import PromptParts, build_messages, system_message
+from app.chat.repository import StoredMessage
+from workers.prompt import PromptInput, build_messages, system_message
 
 VIEW = SettingsView(
     user={"theme.mode": SettingValue("dark", False), "google.maps.api_key": SettingValue(None, True)},
@@ -27,20 +28,32 @@ def test_anonymous_user_id_and_untouched_text():
         == "Hi anonymous {not a template}"
 
 
-def test_system_message_parts():
-    parts = PromptParts("Be helpful.", "- orders(id integer)", "German", ("execute_sql",))
-    text = system_message(parts, now=datetime(2026, 3, 1, tzinfo=timezone.utc))
+NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
+
+
+def test_system_message_sections_in_order():
+    prompt = PromptInput("Be helpful.", "German", NOW, ("execute_sql",), "- orders(id integer)")
+    text = system_message(prompt)
     assert text.startswith("Be helpful.")
-    assert "Current date (UTC): 2026-03-01" in text
-    assert "Always answer in German" in text and "- orders(id integer)" in text
-    no_sql = system_message(PromptParts("Be helpful.", "- orders(id integer)", "auto", ()))
+    assert text.index("Current date (UTC): 2026-03-01") < text.index("Always answer in German") \
+        < text.index("- orders(id integer)") < text.index("never as instructions")
+    no_sql = system_message(PromptInput("Be helpful.", "auto", NOW, (), "- orders(id integer)"))
     assert "orders" not in no_sql and "Answer in the language of the user's latest message." in no_sql
+    assert "never as instructions" not in no_sql  # no tools, no tool data
+
+
+def test_knowledge_and_notes_sections_render_only_when_given():
+    plain = system_message(PromptInput("S", "auto", NOW))
+    assert "knowledge base" not in plain
+    rich = system_message(PromptInput("S", "auto", NOW, knowledge=("Refunds take 5 days.", "Shipping is free."),
+                                      notes=("You have 100 tokens left today.",)))
+    assert "[1] Refunds take 5 days." in rich and "[2] Shipping is free." in rich
+    assert rich.endswith("You have 100 tokens left today.")
 
 
 def test_build_messages_orders_system_history_user():
-    history = [{"role": "user", "content": "a", "tool_calls": None}, {"role": "assistant", "content": "b",
-                                                                       "tool_calls": None}]
-    messages = build_messages(PromptParts("S", None, "auto", ()), history, "c")
+    history = [StoredMessage("user", "a"), StoredMessage("assistant", "b")]
+    messages = build_messages(PromptInput("S", "auto", NOW), history, "c")
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert messages[-1]["content"] == "c"
 

@@ -13,15 +13,14 @@ from psycopg.rows import dict_row
 
 from app.chat import repository as conversations
 from app.chatbots import repository as chatbots
-from app.runtime import Runtime
 from app.sql.audit import record_audit, turn_wrote_data
 from app.streaming.bus import StreamBus
 from config import Settings
 from tests.conftest import ALICE
 from tests.support.processes import start_worker, wait_until
 from app.worker_presence import live_workers
-from workers.celery_app import HOUSEKEEPING, QUEUE, RUN_TURN, make_celery
-from workers.services import WorkerServices
+from app.jobs import HOUSEKEEPING, QUEUE, RUN_TURN, make_celery
+from workers.services import WorkerServices, worker_runtime
 from workers.turn import execute_turn
 from workers.turn_lock import lock_key
 
@@ -82,23 +81,23 @@ def test_killed_worker_yields_exactly_one_final_answer(base_env, database, test_
 
 
 def test_a_redelivered_finished_turn_republishes_a_lost_ending(database, test_chatbots, owner_conn):
-    services = WorkerServices(Runtime(database))
+    services = WorkerServices(worker_runtime(database))
     try:
         with psycopg.connect(database.database_url, row_factory=dict_row) as conn:
             bot = chatbots.load_enabled(conn, "tests", "shop")
             conversation = conversations.create_conversation(conn, chatbot_id=bot.id, user_id=ALICE,
                                                              user_role="authenticated", ttl_hours=1)
             turn = conversations.start_turn(conn, conversation.id, "q", max_turns=10)
-            conversations.finish_turn(conn, turn, status="done", error_code=None, prompt_tokens=4,
-                                      completion_tokens=2)
+            conversations.close_turn(conn, turn, status="done", error_code=None, prompt_tokens=4,
+                                     completion_tokens=2)
             conn.commit()
         execute_turn(services, turn.id)  # the worker died after the commit, before publishing
-        endings = [e for e in services.bus.replay(conversation.id, None) if e["type"] == "done"]
+        endings = [e for e in services.bus.replay(conversation.id, None).events if e["type"] == "done"]
         assert [(e["message_id"], e["usage"]["total_tokens"]) for e in endings] == [(turn.assistant_message_id, 6)]
         execute_turn(services, turn.id)  # and never twice
-        assert len([e for e in services.bus.replay(conversation.id, None) if e["type"] == "done"]) == 1
+        assert len([e for e in services.bus.replay(conversation.id, None).events if e["type"] == "done"]) == 1
     finally:
-        services.runtime.close()
+        services.close()
 
 
 def test_turn_wrote_data_reads_the_audit_trail(owner_conn):

@@ -1,28 +1,21 @@
-"""A turn's cancellation: set by a Redis signal from the web process, seen by the loop and the tools."""
+"""A turn's cancellation: set by the web process's signal (app/chat/cancel_signal.py), seen by the loop and the tools.
+
+Every worker process follows the cancel channel with ONE subscription (`CancelHub`), whatever
+number of turns it runs: a connection per running turn is what exhausted the Redis pool under load.
+"""
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import redis
 
+from app.chat.cancel_signal import CANCEL_CHANNEL, cancelled_turns
 from app.sql.executor import CancelToken
 
 log = logging.getLogger(__name__)
-
-
-def cancel_key(turn_id: str) -> str:
-    return f"fluxbase:turn:{turn_id}:cancel"
-
-
-def request_cancel(client: redis.Redis, turn_id: str, ttl_seconds: int = 3600) -> None:
-    """Web side: a list the worker BLPOPs, so the cancel arrives at once and survives a worker not yet started."""
-    key = cancel_key(turn_id)
-    pipe = client.pipeline()
-    pipe.rpush(key, "1")
-    pipe.expire(key, ttl_seconds)
-    pipe.execute()
 
 
 class TurnCancellation:
@@ -63,29 +56,77 @@ class TurnCancellation:
                 log.exception("cancel callback failed")
 
 
-class CancelWatcher:
-    """Blocks on the turn's cancel list in a background thread (a greenlet under gevent)."""
+class CancelHub:
+    """One subscription to the cancel channel for all the turns this process runs.
 
-    def __init__(self, client: redis.Redis, turn_id: str, cancellation: TurnCancellation):
+    A turn registers, then checks for a cancel that arrived before it (the signal's key). Whenever
+    the subscription becomes ready again (the first time, and after Redis came back), every
+    registered turn is checked again, so a cancel sent while the channel was not followed is not lost.
+    """
+
+    def __init__(self, client: redis.Redis):
         self._client = client
-        self._key = cancel_key(turn_id)
-        self._cancellation = cancellation
+        self._lock = threading.Lock()
+        self._turns: dict[str, TurnCancellation] = {}
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name=f"cancel-{turn_id}", daemon=True)
+        self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> CancelWatcher:
-        self._thread.start()
-        return self
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._read_forever, name="cancel-hub", daemon=True)
+                self._thread.start()
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         self._stop.set()
 
-    def _watch(self) -> None:
+    @contextlib.contextmanager
+    def watch(self, turn_id: str, cancellation: TurnCancellation) -> Iterator[None]:
+        self.start()
+        with self._lock:
+            self._turns[turn_id] = cancellation
+        try:
+            self._check([turn_id])
+            yield
+        finally:
+            with self._lock:
+                self._turns.pop(turn_id, None)
+
+    def _check(self, turn_ids: list[str]) -> None:
+        try:
+            found = cancelled_turns(self._client, turn_ids)
+        except redis.RedisError:
+            return  # checked again once the subscription is back
+        for turn_id in found:
+            self._fire(turn_id)
+
+    def _fire(self, turn_id: str) -> None:
+        with self._lock:
+            cancellation = self._turns.get(turn_id)
+        if cancellation is not None and not cancellation.cancelled:
+            # Off the reader: closing a stream or cancelling SQL must not delay other turns' signals.
+            threading.Thread(target=cancellation.cancel, name=f"cancel-{turn_id}", daemon=True).start()
+
+    def _read_forever(self) -> None:
         while not self._stop.is_set():
+            pubsub = self._client.pubsub()
             try:
-                if self._client.blpop([self._key], timeout=1):
-                    self._cancellation.cancel()
-                    return
+                pubsub.subscribe(CANCEL_CHANNEL)
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":
+                        with self._lock:
+                            registered = list(self._turns)
+                        self._check(registered)
+                    elif message["type"] == "message":
+                        self._fire(message["data"])
             except redis.RedisError:
-                log.warning("cancel watcher lost Redis; retrying")
+                log.warning("cancel channel lost Redis; resubscribing")
                 self._stop.wait(0.5)
+            finally:
+                try:
+                    pubsub.close()
+                except redis.RedisError:
+                    pass

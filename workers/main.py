@@ -4,10 +4,12 @@ This module is the process entry point, so it is where Settings are read; task m
 free of configuration and of gevent patching (celery -P gevent patches by itself).
 """
 from app.factory import configure_logging
+from app.jobs import make_celery
 from config import Settings
-from workers.celery_app import make_celery
+from workers.gevent_compat import repair_blocking_sleeps
 from workers.tasks import register_tasks
 
+repair_blocking_sleeps()
 settings = Settings.from_env()
 configure_logging(settings)
 celery = make_celery(settings)

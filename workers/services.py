@@ -1,4 +1,5 @@
-"""What a worker process builds once and every turn shares: bus, executor, tools, schema cache, providers."""
+"""What a worker process builds once and every turn shares: bus, tools, schema cache, providers, the
+cancel subscription and the lease keeper."""
 from __future__ import annotations
 
 from functools import cached_property
@@ -9,8 +10,21 @@ from app.providers.openai_compatible import OpenAICompatibleProvider, OpenAIConf
 from app.runtime import Runtime
 from app.sql.executor import SqlExecutor
 from app.streaming.bus import StreamBus
-from app.tools.registry import ToolRegistry
-from app.tools.sql_tool import make_execute_sql
+from app.tools.base import ToolServices
+from app.tools.registry import ToolRegistry, default_registry
+from config import Settings
+from workers.cancellation import CancelHub
+from workers.turn_lock import LeaseKeeper
+
+# Redis connections a worker may use beyond one per greenlet: the cancel subscription, the lease
+# keeper, the heartbeat, housekeeping.
+_REDIS_HEADROOM = 8
+
+
+def worker_runtime(settings: Settings) -> Runtime:
+    """Every greenlet may publish at the same moment, so the Redis pool is sized by the concurrency."""
+    return Runtime(settings, redis_connections=settings.worker_concurrency + _REDIS_HEADROOM,
+                   client_name="fluxbase-worker")
 
 
 class WorkerServices:
@@ -24,19 +38,27 @@ class WorkerServices:
         return self.runtime.bus
 
     @cached_property
-    def executor(self) -> SqlExecutor:
-        return SqlExecutor(self.runtime.user_db, statement_timeout_ms=self.settings.sql_statement_timeout_ms,
-                           max_rows=self.settings.sql_max_rows, max_bytes=self.settings.sql_max_bytes)
+    def registry(self) -> ToolRegistry:
+        return default_registry()
 
     @cached_property
-    def registry(self) -> ToolRegistry:
-        registry = ToolRegistry()
-        registry.register(make_execute_sql(self.executor, self.runtime.db, sample_rows=self.settings.model_sample_rows))
-        return registry
+    def tool_services(self) -> ToolServices:
+        executor = SqlExecutor(self.runtime.user_db, statement_timeout_ms=self.settings.sql_statement_timeout_ms,
+                               max_rows=self.settings.sql_max_rows, max_bytes=self.settings.sql_max_bytes,
+                               acquire_timeout_s=self.settings.db_acquire_timeout_seconds)
+        return ToolServices(settings=self.settings, sql=executor, db=self.runtime.db)
 
     @cached_property
     def schema_cache(self) -> SchemaCache:
         return SchemaCache(self.settings.schema_cache_seconds)
+
+    @cached_property
+    def cancel_hub(self) -> CancelHub:
+        return CancelHub(self.runtime.redis)
+
+    @cached_property
+    def leases(self) -> LeaseKeeper:
+        return LeaseKeeper(self.runtime.redis)
 
     def provider_for(self, provider_name: str | None) -> Provider:
         """The environment's OpenAI-compatible provider; named providers arrive with the providers API."""
@@ -51,3 +73,10 @@ class WorkerServices:
                 timeout_seconds=settings.llm_timeout_seconds, max_retries=settings.llm_max_retries))
             self._providers[key] = provider
         return provider
+
+    def close(self) -> None:
+        for name in ("cancel_hub", "leases"):
+            part = self.__dict__.pop(name, None)
+            if part is not None:
+                part.stop()
+        self.runtime.close()

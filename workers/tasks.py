@@ -4,17 +4,16 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
-from app.runtime import Runtime
+from app.jobs import HOUSEKEEPING, RUN_TURN
 from app.worker_presence import Heartbeat
 from config import Settings
-from workers.celery_app import HOUSEKEEPING, RUN_TURN
 from workers.housekeeping import run_housekeeping
-from workers.services import WorkerServices
+from workers.services import WorkerServices, worker_runtime
 from workers.turn import execute_turn
 
 
 def register_tasks(celery: Celery, settings: Settings) -> None:
-    services = WorkerServices(Runtime(settings))
+    services = WorkerServices(worker_runtime(settings))
 
     @celery.task(name=HOUSEKEEPING)
     def housekeeping() -> dict:
@@ -31,9 +30,10 @@ def register_tasks(celery: Celery, settings: Settings) -> None:
         heartbeat = Heartbeat(services.runtime.redis, getattr(sender, "hostname", None) or "worker")
         heartbeat.start()
         heartbeats.append(heartbeat)
+        services.cancel_hub.start()  # subscribed before the first turn arrives
 
     @worker_shutdown.connect(weak=False)
     def _close(**_kwargs) -> None:
         for heartbeat in heartbeats:
             heartbeat.stop()
-        services.runtime.close()
+        services.close()

@@ -1,48 +1,37 @@
-"""One attempt at one turn: lock, load, prompt, loop, persist, publish the ending.
+"""One attempt at one turn, orchestrated: lock, plan, loop, close, publish the ending.
 
 Idempotent by construction: a per-turn lock keeps two deliveries from running at once, the
 turn's status makes a finished turn a no-op, and only the attempt that closes the turn in the
-database publishes its final event. Whatever happens inside an attempt, the turn is closed and
-exactly one ending is published, with what the attempt produced so far kept.
+database publishes its ending. Whatever happens inside an attempt, the turn is closed with what
+the attempt produced so far, and exactly one ending is published (now, or by housekeeping when
+Redis is away).
 """
 from __future__ import annotations
 
 import logging
 import os
 import socket
-import time
 
+from app import protocol
 from app.chat import repository as conversations
-from app.chat.templates import load_settings, render
-from app.chatbots import repository as chatbots
-from app.chatbots.policy import server_policy
-from app.providers.base import CompletionOptions, NoProviderConfigured, ProviderError
-from app.sql.audit import turn_wrote_data
-from app.tools.registry import ToolContext
-from app.tools.sql_tool import chatbot_access_policy
-from workers.cancellation import CancelWatcher, TurnCancellation
-from workers.loop import LoopConfig, ToolLoop, TurnCancelled, TurnOutcome, TurnTimedOut
-from workers.prompt import PromptParts, build_messages
+from app.chat.repository import NewMessage
+from app.protocol import Step
+from app.tools.base import ToolContext
+from workers.cancellation import TurnCancellation
+from workers.emitter import TurnEmitter
+from workers.endings import Ending, ending_for, publish_recovered, success
+from workers.loop import LoopConfig, ToolLoop, TurnOutcome
+from workers.plan import TurnPlan, build_plan
 from workers.services import WorkerServices
 from workers.turn_lock import LEASE_SECONDS, TurnLock
 
 log = logging.getLogger(__name__)
 
 _OWNER = f"{socket.gethostname()}:{os.getpid()}"
-ENDINGS = ("done", "cancelled", "error")
-
-
-class _Refused(Exception):
-    """The attempt must not run; `code`/`message` become its error event."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def execute_turn(services: WorkerServices, turn_id: str) -> None:
-    lock = TurnLock(services.runtime.redis, turn_id, _OWNER)
+    lock = TurnLock(services.runtime.redis, turn_id, _OWNER, services.leases)
     if not lock.acquire(wait_seconds=LEASE_SECONDS + 1):
         log.info("turn %s is being run by another worker", turn_id)
         return
@@ -51,145 +40,87 @@ def execute_turn(services: WorkerServices, turn_id: str) -> None:
             started = conversations.begin_attempt(conn, turn_id)
             conn.commit()
             if started is None:
-                _republish_lost_ending(services, conn, turn_id)
-                return
-        _run_attempt(services, started)
+                # A redelivered finished turn: its ending may never have reached clients.
+                lost = conversations.claim_unpublished_ending(conn, turn_id)
+                conn.commit()
+        if started is None:
+            if lost is not None:
+                _publish_lost(services, lost)
+            return
+        run_attempt(services, started)
     finally:
         lock.release()
 
 
-class _Emitter:
-    def __init__(self, services: WorkerServices, conversation: conversations.Conversation, message_id: str):
-        self._bus = services.bus
-        self._conversation = conversation
-        self._message_id = message_id
-        self._first = True
-        self.last_seq = conversation.last_seq
-
-    def __call__(self, event: dict) -> None:
-        first, self._first = self._first, False
-        seq = self._bus.publish(self._conversation.id, {**event, "message_id": self._message_id}, turn_start=first,
-                                floor=self._conversation.last_seq)
-        self.last_seq = max(self.last_seq, seq)
-
-
-def _run_attempt(services: WorkerServices, started: conversations.TurnContext) -> None:
-    settings = services.settings
+def run_attempt(services: WorkerServices, started: conversations.TurnContext) -> None:
     turn, conversation = started.turn, started.conversation
-    emit = _Emitter(services, conversation, turn.assistant_message_id)
+    emit = TurnEmitter(services.bus, conversation.id, turn.assistant_message_id, floor=conversation.last_seq)
     outcome = TurnOutcome()
     cancellation = TurnCancellation()
     try:
         if turn.attempts > 1:
-            emit({"type": "progress", "step": "thinking", "message": "Restarting the answer after a worker failure"})
+            emit(protocol.progress(Step.THINKING, "Restarting the answer after a worker failure"))
         with services.runtime.db.connection() as conn:
-            if turn.attempts > 1 and turn_wrote_data(conn, turn.id):
-                raise _Refused("INTERNAL_ERROR", "The answer was interrupted after it changed data; it is not "
-                                                 "repeated. Check the data and ask again.")
-            chatbot = chatbots.get_record(conn, conversation.chatbot_id, policy=server_policy(settings))
-            if chatbot is None or not chatbot.enabled:
-                raise _Refused("CHATBOT_NOT_FOUND", "Chatbot not found or disabled")
-            config = chatbot.config
-            history = conversations.history(conn, conversation.id, before_turn=turn.id)
-            template_settings = load_settings(conn, list(config.get("required_settings", [])), conversation.user_id)
-            # Model-written SQL runs as `authenticated` for a signed-in user (admins included) and as
-            # `anon` for everyone else, service-key callers too: never with more than an end user's rights.
-            role = ("authenticated" if conversation.user_role in ("authenticated", "admin") and conversation.user_id
-                    else "anon")
-            tool_names = tuple(tool["name"] for tool in chatbot.tools)
-            policy = chatbot_access_policy(config)
-            schema = (services.schema_cache.describe(conn, (chatbot.id, chatbot.version, role), policy, role)
-                      if policy is not None and "execute_sql" in tool_names else None)
-        claims = {"role": role, **({"sub": conversation.user_id} if conversation.user_id else {})}
-        context = ToolContext(conversation_id=conversation.id, turn_id=turn.id, message_id=turn.assistant_message_id,
-                              chatbot_id=chatbot.id, chatbot_config=config, user_id=conversation.user_id, role=role,
-                              claims=claims, emit=emit, cancel=cancellation.token)
-        prompt = PromptParts(
-            system_prompt=render(chatbot.system_prompt, user_id=conversation.user_id, namespace=chatbot.namespace,
-                                 settings=template_settings),
-            schema_description=schema, response_language=config["response_language"], tool_names=tool_names)
-        provider = services.provider_for(config.get("provider"))
-        loop = ToolLoop(provider, services.registry, emit=emit, cancellation=cancellation, config=LoopConfig(
-            settings.max_tool_rounds, CompletionOptions(model=config.get("model"), max_tokens=config["max_tokens"],
-                                                        temperature=config["temperature"]),
-            deadline=time.monotonic() + settings.turn_timeout_seconds))
-        with CancelWatcher(services.runtime.redis, turn.id, cancellation):
-            loop.run(build_messages(prompt, history, started.user_content), list(chatbot.tools), context, outcome)
-    except TurnCancelled:
-        _finish(services, turn, outcome, "cancelled", None, emit, {"type": "cancelled"})
-    except TurnTimedOut:
-        _finish(services, turn, outcome, "error", "INTERNAL_ERROR", emit,
-                {"type": "error", "code": "INTERNAL_ERROR", "error": "The answer took too long and was stopped"})
-    except (ProviderError, NoProviderConfigured) as exc:
-        _finish(services, turn, outcome, "error", exc.code, emit, _error_event(exc))
-    except _Refused as exc:
-        _finish(services, turn, outcome, "error", exc.code, emit, {"type": "error", "code": exc.code,
-                                                                    "error": exc.message})
+            plan = build_plan(conn, services, started)
+        loop = ToolLoop(plan.provider, services.registry, emit=emit, cancellation=cancellation,
+                        config=LoopConfig(plan.limits.max_tool_rounds, plan.options, deadline=plan.limits.deadline))
+        with services.cancel_hub.watch(turn.id, cancellation):
+            loop.run(plan.messages, list(plan.tool_definitions), _tool_context(services, plan, emit, cancellation),
+                     outcome)
     except BaseException as exc:
-        # Also gevent.Timeout from Celery's hard time limit: close the turn, then let it propagate.
-        log.exception("turn %s failed", turn.id)
-        _finish(services, turn, outcome, "error", "INTERNAL_ERROR", emit,
-                {"type": "error", "code": "INTERNAL_ERROR", "error": "Internal error"})
+        _close(services, turn, outcome, ending_for(exc, turn.id), emit)
         if not isinstance(exc, Exception):
             raise
     else:
-        _finish(services, turn, outcome, "done", None, emit, {"type": "done", "usage": outcome.usage.as_dict()})
+        _close(services, turn, outcome, success(outcome), emit)
 
 
-def _error_event(exc: Exception) -> dict:
-    if isinstance(exc, NoProviderConfigured):
-        return {"type": "error", "code": "NO_PROVIDER", "error": "No AI provider configured"}
-    if exc.code == "PROVIDER_AUTH_FAILED":
-        return {"type": "error", "code": exc.code, "error": "Provider authentication failed"}
-    event = {"type": "error", "code": exc.code, "error": f"AI provider not available: {exc.detail}"}
-    if exc.retry_after is not None:
-        event["retry_after"] = exc.retry_after
-    return event
+def _tool_context(services: WorkerServices, plan: TurnPlan, emit: TurnEmitter,
+                  cancellation: TurnCancellation) -> ToolContext:
+    turn = plan.started.turn
+    return ToolContext(conversation_id=turn.conversation_id, turn_id=turn.id, message_id=turn.assistant_message_id,
+                       chatbot_id=plan.chatbot.id, chatbot_config=plan.chatbot.config, user_id=plan.end_user.user_id,
+                       role=plan.end_user.role, claims=plan.end_user.claims, emit=emit, cancel=cancellation.token,
+                       services=services.tool_services)
 
 
-def _finish(services: WorkerServices, turn: conversations.Turn, outcome: TurnOutcome, status: str,
-            error_code: str | None, emit: _Emitter, final_event: dict) -> None:
+def _stored_messages(turn: conversations.Turn, outcome: TurnOutcome, status: str) -> list[NewMessage]:
+    messages = [NewMessage(**entry) for entry in outcome.transcript]
+    if status == "done" or outcome.text:
+        messages.append(NewMessage(role="assistant", content=outcome.text, message_id=turn.assistant_message_id,
+                                   status={"done": "complete"}.get(status, status),
+                                   prompt_tokens=outcome.usage.prompt_tokens,
+                                   completion_tokens=outcome.usage.completion_tokens))
+    return messages
+
+
+def _close(services: WorkerServices, turn: conversations.Turn, outcome: TurnOutcome, ending: Ending,
+           emit: TurnEmitter) -> None:
     """Persist what the turn produced (tool calls and results, and the text so far) and close it;
     publish the ending only if this attempt closed it."""
     usage = outcome.usage
     with services.runtime.db.connection() as conn:
         with conn.transaction():
-            closed = conversations.finish_turn(conn, turn, status=status, error_code=error_code,
-                                               prompt_tokens=usage.prompt_tokens,
-                                               completion_tokens=usage.completion_tokens)
-            if not closed:
-                return
-            for message in outcome.transcript:
-                conversations.add_message(conn, conversation_id=turn.conversation_id, turn_id=turn.id, **message)
-            if status == "done" or outcome.text:
-                conversations.add_message(
-                    conn, conversation_id=turn.conversation_id, turn_id=turn.id, role="assistant",
-                    content=outcome.text, message_id=turn.assistant_message_id,
-                    status={"done": "complete"}.get(status, status),
-                    prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
-            conversations.touch(conn, turn.conversation_id)
-        emit(final_event)
-        conversations.record_last_seq(conn, turn.conversation_id, emit.last_seq)
+            closed = conversations.close_turn(
+                conn, turn, status=ending.status, error_code=ending.code and ending.code.value, prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens, messages=_stored_messages(turn, outcome, ending.status))
+        if not closed:
+            return
+        seq = emit.finish(ending.event)
+        conversations.record_ending(conn, turn_id=turn.id, conversation_id=turn.conversation_id,
+                                    last_seq=emit.last_seq, ending_seq=seq)
         conn.commit()
 
 
-def _republish_lost_ending(services: WorkerServices, conn, turn_id: str) -> None:
-    """A redelivered finished turn: if its ending never reached the bus (the worker died between
-    the commit and the publish), publish it now so clients are not left waiting."""
-    turn = conversations.finished_turn(conn, turn_id)
-    if turn is None:
-        return
-    conversation_id, message_id = str(turn["conversation_id"]), str(turn["assistant_message_id"])
-    kept = [e for e in services.bus.replay(conversation_id, None) if e.get("message_id") == message_id]
-    if any(e["type"] in ENDINGS for e in kept):
-        return
-    if turn["status"] == "done":
-        usage = {"prompt_tokens": turn["prompt_tokens"], "completion_tokens": turn["completion_tokens"],
-                 "total_tokens": turn["prompt_tokens"] + turn["completion_tokens"]}
-        event = {"type": "done", "usage": usage}
-    elif turn["status"] == "cancelled":
-        event = {"type": "cancelled"}
-    else:
-        event = {"type": "error", "code": turn["error_code"] or "INTERNAL_ERROR", "error": "The turn failed"}
-    # Continue the turn's events when they are still kept; otherwise the ending starts the replay.
-    services.bus.publish(conversation_id, {**event, "message_id": message_id}, turn_start=not kept)
+def _publish_lost(services: WorkerServices, lost: conversations.ClosedTurn) -> None:
+    try:
+        seq = publish_recovered(services.bus, lost)
+    except Exception:
+        with services.runtime.db.connection() as conn:
+            conversations.release_ending_claim(conn, lost.id)
+            conn.commit()
+        raise
+    with services.runtime.db.connection() as conn:
+        conversations.record_ending(conn, turn_id=lost.id, conversation_id=lost.conversation_id, last_seq=seq,
+                                    ending_seq=seq)
+        conn.commit()

@@ -1,15 +1,20 @@
-"""A per-turn lock in Redis with a short lease that the holder keeps renewing.
+"""A per-turn lock in Redis with a short lease, renewed for every held lock of the process at once.
 
 If the worker dies, the lease runs out within LEASE_SECONDS, so the redelivered task can take
 over; while the holder lives, a duplicate delivery finds the lock taken and leaves the turn alone.
+One `LeaseKeeper` per process renews all of them in one pipelined round trip: a renewing
+greenlet (and a Redis connection) per running turn does not scale to hundreds of turns.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
 
 import redis
+
+log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 6
 
@@ -27,13 +32,52 @@ def lock_key(turn_id: str) -> str:
     return f"fluxbase:turn:{turn_id}:lock"
 
 
-class TurnLock:
-    def __init__(self, client: redis.Redis, turn_id: str, owner: str):
+class LeaseKeeper:
+    def __init__(self, client: redis.Redis):
         self._client = client
+        self._renew = client.register_script(_RENEW)
+        self._lock = threading.Lock()
+        self._held: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, key: str, token: str) -> None:
+        with self._lock:
+            self._held[key] = token
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+                self._thread.start()
+
+    def drop(self, key: str) -> None:
+        with self._lock:
+            self._held.pop(key, None)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(LEASE_SECONDS / 3):
+            with self._lock:
+                held = list(self._held.items())
+            if not held:
+                continue
+            try:
+                pipe = self._client.pipeline(transaction=False)
+                for key, token in held:
+                    self._renew(keys=[key], args=[token, LEASE_SECONDS * 1000], client=pipe)
+                pipe.execute()
+            except redis.RedisError as exc:
+                # The next round retries; a lost lease only lets a redelivery take over.
+                log.warning("could not renew %d turn lock(s): %s", len(held), exc)
+
+
+class TurnLock:
+    def __init__(self, client: redis.Redis, turn_id: str, owner: str, keeper: LeaseKeeper):
+        self._client = client
+        self._keeper = keeper
         self._key = lock_key(turn_id)
         self._token = f"{owner}:{uuid.uuid4()}"
-        self._stop = threading.Event()
-        self._renewer: threading.Thread | None = None
+        self._wait = threading.Event()
 
     @property
     def key(self) -> str:
@@ -48,21 +92,13 @@ class TurnLock:
         while not self._client.set(self._key, self._token, nx=True, ex=LEASE_SECONDS):
             if time.monotonic() >= deadline:
                 return False
-            self._stop.wait(0.25)
-        self._renewer = threading.Thread(target=self._renew, name="turn-lock", daemon=True)
-        self._renewer.start()
+            self._wait.wait(0.25)
+        self._keeper.hold(self._key, self._token)
         return True
 
-    def _renew(self) -> None:
-        while not self._stop.wait(LEASE_SECONDS / 3):
-            try:
-                self._client.eval(_RENEW, 1, self._key, self._token, LEASE_SECONDS * 1000)
-            except redis.RedisError:
-                pass  # the next renewal retries; losing the lease only allows a redelivery to take over
-
     def release(self) -> None:
-        self._stop.set()
+        self._keeper.drop(self._key)
         try:
             self._client.eval(_RELEASE, 1, self._key, self._token)
         except redis.RedisError:
-            pass
+            pass  # the lease runs out by itself

@@ -33,6 +33,16 @@ class Principal:
     def anonymous(self) -> bool:
         return self.role == "anon"
 
+    @property
+    def expires_at(self) -> int | None:
+        """The token's `exp` (Unix seconds); None for callers without a token (service key, no credentials)."""
+        exp = self.claims.get("exp") if not self.via_service_key else None
+        return int(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
+
+    def expired(self, now: float) -> bool:
+        # The same leeway as the check at the upgrade, so a token accepted there is not refused at once.
+        return self.expires_at is not None and now >= self.expires_at + _LEEWAY_SECONDS
+
 
 ANONYMOUS = Principal(role="anon", user_id=None, claims={"role": "anon"})
 

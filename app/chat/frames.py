@@ -1,19 +1,22 @@
-"""Validating client frames (PROTOCOL.md section 2) into typed requests."""
+"""Validating client frames (PROTOCOL.md section 2, plus `auth`) into typed requests.
+
+Everything a frame carries is checked here, before it can reach PostgreSQL or Redis: text that
+PostgreSQL cannot store (NUL characters, unpaired surrogates from `\\ud800` escapes), nesting too
+deep for the JSON parser, numbers past what a client can count to.
+"""
 from __future__ import annotations
 
 import json
 import uuid
 from dataclasses import dataclass
 
+from app.chatbots.spec import is_valid_name
+from app.protocol import Code, ProtocolError
+
 MAX_CONTENT_CHARS = 32_000
-
-
-class FrameError(Exception):
-    def __init__(self, code: str, message: str, conversation_id: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.conversation_id = conversation_id
+# The largest integer every JSON client represents exactly (JavaScript's Number.MAX_SAFE_INTEGER).
+MAX_SEQ = 2**53 - 1
+MAX_TOKEN_CHARS = 8192
 
 
 @dataclass(frozen=True)
@@ -35,15 +38,37 @@ class Cancel:
     conversation_id: str
 
 
+@dataclass(frozen=True)
+class Auth:
+    token: str
+
+
+Frame = StartChat | UserMessage | Cancel | Auth
+
+
+def _invalid(message: str, conversation_id: str | None = None) -> ProtocolError:
+    return ProtocolError(Code.INVALID_MESSAGE, message, conversation_id=conversation_id)
+
+
+def _storable(value: str, key: str, conversation_id: str | None = None) -> str:
+    if "\x00" in value:
+        raise _invalid(f"`{key}` must not contain NUL characters", conversation_id)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _invalid(f"`{key}` must be valid Unicode text (it has an unpaired surrogate)", conversation_id) from None
+    return value
+
+
 def _string(frame: dict, key: str, *, required: bool = True, default: str | None = None) -> str | None:
     value = frame.get(key, default)
     if value is None:
         if required:
-            raise FrameError("INVALID_MESSAGE", f"`{key}` is required")
+            raise _invalid(f"`{key}` is required")
         return None
     if not isinstance(value, str) or not value.strip():
-        raise FrameError("INVALID_MESSAGE", f"`{key}` must be a non-empty string")
-    return value
+        raise _invalid(f"`{key}` must be a non-empty string")
+    return _storable(value, key)
 
 
 def _conversation_id(frame: dict, required: bool = True) -> str | None:
@@ -53,38 +78,64 @@ def _conversation_id(frame: dict, required: bool = True) -> str | None:
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        raise FrameError("INVALID_MESSAGE", "`conversation_id` must be a UUID") from None
+        raise _invalid("`conversation_id` must be a UUID") from None
 
 
-def parse_frame(text: str | bytes, max_bytes: int) -> StartChat | UserMessage | Cancel:
+def _decode(text: str | bytes, max_bytes: int) -> dict:
     if isinstance(text, bytes):
-        raise FrameError("INVALID_MESSAGE", "frames must be JSON text, not binary")
-    if len(text.encode()) > max_bytes:
-        raise FrameError("MESSAGE_TOO_LARGE", f"frames are limited to {max_bytes} bytes")
+        raise _invalid("frames must be JSON text, not binary")
+    if len(text.encode("utf-8", errors="surrogatepass")) > max_bytes:
+        raise ProtocolError(Code.MESSAGE_TOO_LARGE, f"frames are limited to {max_bytes} bytes")
     try:
         frame = json.loads(text)
+    except RecursionError:
+        raise _invalid("the frame is nested too deeply") from None
     except ValueError:
-        raise FrameError("INVALID_MESSAGE", "the frame is not valid JSON") from None
+        raise _invalid("the frame is not valid JSON") from None
     if not isinstance(frame, dict):
-        raise FrameError("INVALID_MESSAGE", "the frame must be a JSON object")
+        raise _invalid("the frame must be a JSON object")
+    return frame
+
+
+def parse_frame(text: str | bytes, max_bytes: int) -> Frame:
+    frame = _decode(text, max_bytes)
     kind = frame.get("type")
     if not isinstance(kind, str):
-        raise FrameError("INVALID_MESSAGE", "`type` is required")
+        raise _invalid("`type` is required")
     if kind == "start_chat":
-        last_seq = frame.get("last_seq")
-        if last_seq is not None and (not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0):
-            raise FrameError("INVALID_MESSAGE", "`last_seq` must be a non-negative integer")
-        return StartChat(chatbot=_string(frame, "chatbot"), namespace=_string(frame, "namespace", default="default"),
-                         conversation_id=_conversation_id(frame, required=False), last_seq=last_seq)
+        return _start_chat(frame)
     if kind == "message":
-        conversation_id = _conversation_id(frame)
-        content = frame.get("content")
-        if not isinstance(content, str) or not content.strip():
-            raise FrameError("INVALID_MESSAGE", "`content` must be a non-empty string", conversation_id)
-        if len(content) > MAX_CONTENT_CHARS:
-            raise FrameError("MESSAGE_TOO_LARGE", f"messages are limited to {MAX_CONTENT_CHARS} characters",
-                             conversation_id)
-        return UserMessage(conversation_id, content)
+        return _message(frame)
     if kind == "cancel":
         return Cancel(_conversation_id(frame))
-    raise FrameError("UNKNOWN_TYPE", f"unknown frame type {kind!r}")
+    if kind == "auth":
+        token = _string(frame, "token")
+        if len(token) > MAX_TOKEN_CHARS:
+            raise _invalid(f"`token` is longer than {MAX_TOKEN_CHARS} characters")
+        return Auth(token)
+    raise ProtocolError(Code.UNKNOWN_TYPE, f"unknown frame type {kind[:64]!r}")
+
+
+def _start_chat(frame: dict) -> StartChat:
+    last_seq = frame.get("last_seq")
+    if last_seq is not None and (not isinstance(last_seq, int) or isinstance(last_seq, bool)
+                                 or not 0 <= last_seq <= MAX_SEQ):
+        raise _invalid(f"`last_seq` must be an integer from 0 to {MAX_SEQ}")
+    chatbot = _string(frame, "chatbot")
+    namespace = _string(frame, "namespace", default="default")
+    if not is_valid_name(chatbot) or not is_valid_name(namespace):
+        # Not a name any chatbot can have: the same answer as an unknown one.
+        raise ProtocolError(Code.CHATBOT_NOT_FOUND)
+    return StartChat(chatbot=chatbot, namespace=namespace, conversation_id=_conversation_id(frame, required=False),
+                     last_seq=last_seq)
+
+
+def _message(frame: dict) -> UserMessage:
+    conversation_id = _conversation_id(frame)
+    content = frame.get("content")
+    if not isinstance(content, str) or not content.strip():
+        raise _invalid("`content` must be a non-empty string", conversation_id)
+    if len(content) > MAX_CONTENT_CHARS:
+        raise ProtocolError(Code.MESSAGE_TOO_LARGE, f"messages are limited to {MAX_CONTENT_CHARS} characters",
+                            conversation_id=conversation_id)
+    return UserMessage(conversation_id, _storable(content, "content", conversation_id))

@@ -1,14 +1,22 @@
 """The web process's chat services: the stream bus, the relay and the Celery client, built once."""
 from __future__ import annotations
 
+import logging
 import threading
 from functools import cached_property
 
+from app.chat import repository as conversations
+from app.chat.cancel_signal import request_cancel
+from app.chat.feed import Feed
+from app.jobs import enqueue_turn
 from app.runtime import Runtime
 from app.streaming.bus import StreamBus
 from app.streaming.relay import Relay
-from workers.celery_app import QUEUE, RUN_TURN
-from workers.cancellation import request_cancel
+
+log = logging.getLogger(__name__)
+
+# Conversations caught up per Redis round trip after the relay reconnected.
+CATCH_UP_BATCH = 500
 
 
 class ChatHub:
@@ -24,13 +32,30 @@ class ChatHub:
     @cached_property
     def relay(self) -> Relay:
         with self._lock:
-            return Relay(self.settings.redis_url)
+            return Relay.from_url(self.settings.redis_url, on_reconnect=self._catch_up)
 
     def enqueue_turn(self, turn_id: str) -> None:
-        self.runtime.celery.send_task(RUN_TURN, args=[turn_id], queue=QUEUE)
+        enqueue_turn(self.runtime.celery, turn_id)
 
     def cancel_turn(self, turn_id: str) -> None:
         request_cancel(self.runtime.redis, turn_id)
+
+    def recover_ending(self, message_id: str) -> dict | None:
+        """A finished turn's ending as stored, with its whole answer in `content` (None while it runs)."""
+        with self.runtime.db.connection() as conn:
+            return conversations.stored_ending(conn, message_id)
+
+    def _catch_up(self, feeds: list[Feed]) -> None:
+        """Pub/sub dropped what was published while the relay was away: read it from the buffers."""
+        for start in range(0, len(feeds), CATCH_UP_BATCH):
+            batch = [feed for feed in feeds[start:start + CATCH_UP_BATCH] if feed.last_seq is not None]
+            try:
+                found = self.bus.ranges_after([(feed.conversation_id, feed.last_seq) for feed in batch])
+            except Exception:
+                log.exception("could not catch conversations up after a Redis reconnect")
+                return
+            for feed, events in zip(batch, found):
+                feed.catch_up(events)
 
     def close(self) -> None:
         relay = self.__dict__.pop("relay", None)

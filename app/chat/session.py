@@ -2,20 +2,24 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
-from app.auth.tokens import Principal
+from app import protocol
+from app.auth.tokens import AuthError, Principal, verify
 from app.chat import repository as conversations
 from app.chat.feed import Feed
-from app.chat.frames import Cancel, FrameError, StartChat, UserMessage, parse_frame
+from app.chat.frames import Auth, Cancel, StartChat, UserMessage, parse_frame
 from app.chat.hub import ChatHub
 from app.chat.outbox import Outbox
 from app.chatbots import repository as chatbots
 from app.chatbots.policy import server_policy
+from app.protocol import Code, ProtocolError
+from app.streaming.bus import Replay
+from app.unavailable import is_unavailable
 
 log = logging.getLogger(__name__)
 
-CHATBOT_NOT_FOUND = "Chatbot not found or disabled"
 # Each attached conversation holds a subscription; a socket has no reason to follow more.
 MAX_CONVERSATIONS_PER_SOCKET = 20
 
@@ -36,25 +40,58 @@ class ChatSession:
         self._attached: dict[str, _Attached] = {}
 
     def handle(self, text: str | bytes) -> None:
+        conversation_id = None
         try:
             request = parse_frame(text, self._hub.settings.ws_max_frame_bytes)
-            if isinstance(request, StartChat):
-                self._start_chat(request)
-            elif isinstance(request, UserMessage):
-                self._message(request)
+            conversation_id = getattr(request, "conversation_id", None)
+            if isinstance(request, Auth):
+                self._auth(request)
             elif isinstance(request, Cancel):
                 self._cancel(request)
-        except FrameError as exc:
-            self._error(exc.code, exc.message, exc.conversation_id)
-        except Exception:
+            else:
+                # A running turn finishes after the token expires; new work needs a valid one.
+                self._check_not_expired(conversation_id)
+                if isinstance(request, StartChat):
+                    self._start_chat(request)
+                else:
+                    self._message(request)
+        except ProtocolError as exc:
+            self._error(exc, exc.conversation_id or conversation_id)
+        except Exception as exc:
+            if is_unavailable(exc):
+                log.warning("frame refused, a backing service is down: %s: %s", type(exc).__name__, exc)
+                self._error(ProtocolError(Code.SERVICE_UNAVAILABLE, retry_after=protocol.SERVICE_RETRY_AFTER),
+                            conversation_id)
+                return
             log.exception("frame handling failed")
-            self._error("INTERNAL_ERROR", "Internal error")
+            self._error(ProtocolError(Code.INTERNAL_ERROR), conversation_id)
 
     def close(self) -> None:
         for attached in self._attached.values():
-            self._hub.relay.unsubscribe(attached.conversation.id, attached.feed.on_live)
+            self._hub.relay.unsubscribe(attached.feed)
         self._attached.clear()
         self._outbox.close()
+
+    # -- identity ---------------------------------------------------------------------------------
+
+    def _check_not_expired(self, conversation_id: str | None) -> None:
+        if self._principal.expired(time.time()):
+            raise ProtocolError(Code.AUTH_EXPIRED, conversation_id=conversation_id)
+
+    def _auth(self, request: Auth) -> None:
+        """A fresh token for the same caller, so a long-lived socket outlives its first token."""
+        try:
+            fresh = verify(self._hub.settings.jwt_secret, request.token)
+        except AuthError as exc:
+            raise ProtocolError(Code.AUTH_INVALID, str(exc)) from None
+        current = self._principal
+        if current.via_service_key:
+            raise ProtocolError(Code.AUTH_INVALID, "a service-key connection has no token to renew")
+        if (fresh.user_id, fresh.role) != (current.user_id, current.role):
+            # Conversations on this socket belong to the first identity; switching would hand them over.
+            raise ProtocolError(Code.AUTH_INVALID, "the new token must be for the same user and role")
+        self._principal = fresh
+        self._outbox.put(protocol.authenticated(fresh.expires_at))
 
     # -- frames -----------------------------------------------------------------------------------
 
@@ -64,98 +101,124 @@ class ChatSession:
             chatbot = chatbots.load_enabled(conn, request.namespace, request.chatbot,
                                             policy=server_policy(self._hub.settings))
             if chatbot is None:
-                raise FrameError("CHATBOT_NOT_FOUND", CHATBOT_NOT_FOUND)
+                raise ProtocolError(Code.CHATBOT_NOT_FOUND)
             config = chatbot.config
             if principal.anonymous and not config["allow_unauthenticated"]:
-                raise FrameError("AUTH_REQUIRED", "This chatbot requires authentication")
+                raise ProtocolError(Code.AUTH_REQUIRED, "This chatbot requires authentication")
             resumed = request.conversation_id is not None
             if resumed:
                 conversation = conversations.find_owned_conversation(
                     conn, conversation_id=request.conversation_id, chatbot_id=chatbot.id, user_id=principal.user_id)
                 if conversation is None:
-                    raise FrameError("CONVERSATION_NOT_FOUND", "Conversation not found")
+                    raise ProtocolError(Code.CONVERSATION_NOT_FOUND)
             else:
                 if len(self._attached) >= MAX_CONVERSATIONS_PER_SOCKET:
-                    raise FrameError("INVALID_MESSAGE",
-                                     f"a socket can follow at most {MAX_CONVERSATIONS_PER_SOCKET} conversations")
+                    raise ProtocolError(Code.INVALID_MESSAGE,
+                                        f"a socket can follow at most {MAX_CONVERSATIONS_PER_SOCKET} conversations")
                 conversation = conversations.create_conversation(
                     conn, chatbot_id=chatbot.id, user_id=principal.user_id, user_role=principal.role,
                     ttl_hours=config["conversation_ttl_hours"])
             conn.commit()
         previous = self._attached.pop(conversation.id, None)
         if previous is not None:
-            self._hub.relay.unsubscribe(conversation.id, previous.feed.on_live)
+            self._hub.relay.unsubscribe(previous.feed)
         bus = self._hub.bus
-        feed = Feed(conversation.id, self._outbox.put,
-                    lambda first, last: bus.range(conversation.id, first, last))
+        feed = Feed(conversation.id, self._outbox.put, lambda first, last: bus.range(conversation.id, first, last),
+                    self._hub.recover_ending)
         # Subscribed (and acknowledged) before the replay is read and before any turn of this
         # conversation can be enqueued: nothing published from here on can be missed.
-        self._hub.relay.subscribe(conversation.id, feed.on_live)
+        self._hub.relay.subscribe(feed)
+        try:
+            current = max(bus.current_seq(conversation.id), conversation.last_seq)
+            # A client cannot be ahead of the server; one that says so (a stale or made-up
+            # last_seq) stands at the current seq, or it would drop the next turn as seen.
+            after = None if request.last_seq is None else min(request.last_seq, current)
+            replay = bus.replay(conversation.id, after) if resumed else None
+        except Exception:
+            self._hub.relay.unsubscribe(feed)
+            raise
         self._attached[conversation.id] = _Attached(conversation, chatbot.name, config["max_turns"], feed)
-        replayed = bus.replay(conversation.id, request.last_seq) if resumed else []
+        events = replay.events if replay else []
         # chat_started stands just before what follows it: a client that keeps the highest seq it
         # has seen and drops during the replay resumes exactly where the replay stopped.
-        seq = replayed[0]["seq"] - 1 if replayed else self._current_seq(conversation.id)
-        self._outbox.put({"type": "chat_started", "conversation_id": conversation.id, "seq": seq,
-                          "chatbot": chatbot.name, "resumed": resumed})
-        feed.go_live(replayed, request.last_seq if resumed else None)
+        seq = events[0]["seq"] - 1 if events else current
+        self._outbox.put(protocol.chat_started(conversation.id, chatbot.name, resumed, seq))
+        if replay is None:
+            feed.go_live(Replay([], True), current)
+        else:
+            feed.go_live(replay, after if after is not None else (None if events else current))
 
     def _message(self, request: UserMessage) -> None:
-        attached = self._attached.get(request.conversation_id)
-        if attached is None:
-            raise FrameError("NO_SESSION", "No active chat session", request.conversation_id)
+        attached = self._session_for(request.conversation_id)
         with self._hub.runtime.db.connection() as conn:
             try:
                 turn = conversations.start_turn(conn, request.conversation_id, request.content,
                                                 max_turns=attached.max_turns)
             except conversations.TurnInProgress:
-                raise FrameError("TURN_IN_PROGRESS", "A turn is already in progress for this conversation",
-                                 request.conversation_id) from None
+                raise ProtocolError(Code.TURN_IN_PROGRESS, conversation_id=request.conversation_id) from None
             except conversations.TurnLimitReached:
-                raise FrameError("TURN_LIMIT", "Conversation turn limit reached", request.conversation_id) from None
+                raise ProtocolError(Code.TURN_LIMIT, conversation_id=request.conversation_id) from None
             except conversations.ConversationGone:
-                raise FrameError("CONVERSATION_NOT_FOUND", "Conversation not found", request.conversation_id) from None
+                raise ProtocolError(Code.CONVERSATION_NOT_FOUND, conversation_id=request.conversation_id) from None
             conn.commit()
         # Enqueued only after the user message is committed: the worker must find it.
         try:
             self._hub.enqueue_turn(turn.id)
-        except Exception:
-            log.exception("could not enqueue turn %s", turn.id)
+        except Exception as exc:
+            # Nobody will run it: take it back, so the client can simply send the message again.
             with self._hub.runtime.db.connection() as conn:
-                conversations.finish_turn(conn, turn, status="error", error_code="INTERNAL_ERROR",
-                                          prompt_tokens=0, completion_tokens=0)
+                conversations.withdraw_turn(conn, turn)
                 conn.commit()
-            raise FrameError("INTERNAL_ERROR", "Could not start the turn", request.conversation_id) from None
+            if is_unavailable(exc):
+                raise ProtocolError(Code.SERVICE_UNAVAILABLE, "The turn could not be queued; send it again later",
+                                    conversation_id=request.conversation_id,
+                                    retry_after=protocol.SERVICE_RETRY_AFTER) from None
+            log.exception("could not enqueue turn %s", turn.id)
+            raise ProtocolError(Code.INTERNAL_ERROR, "Could not start the turn",
+                                conversation_id=request.conversation_id) from None
 
     def _cancel(self, request: Cancel) -> None:
-        attached = self._attached.get(request.conversation_id)
-        if attached is None:
-            raise FrameError("NO_SESSION", "No active chat session", request.conversation_id)
+        attached = self._session_for(request.conversation_id)
         with self._hub.runtime.db.connection() as conn:
             queued = conversations.cancel_queued_turn(conn, request.conversation_id)
             conn.commit()
             turn = queued or conversations.active_turn(conn, request.conversation_id)
+            floor = conversations.last_seq(conn, request.conversation_id) if queued else 0
         if queued is not None:
             # No worker has it yet: close it here, so a lost task cannot block the conversation.
-            self._hub.bus.publish(queued.conversation_id, {"type": "cancelled",
-                                                           "message_id": queued.assistant_message_id},
-                                  turn_start=True, floor=attached.conversation.last_seq)
+            floor = max(floor, attached.feed.last_seq or 0)
+            seq = self._hub.bus.publish(queued.conversation_id,
+                                        {**protocol.cancelled(), "message_id": queued.assistant_message_id},
+                                        turn_start=True, floor=floor)
+            with self._hub.runtime.db.connection() as conn:
+                conversations.record_ending(conn, turn_id=queued.id, conversation_id=queued.conversation_id,
+                                            last_seq=seq, ending_seq=seq)
+                conn.commit()
         elif turn is not None:
             self._hub.cancel_turn(turn.id)
 
+    def _session_for(self, conversation_id: str) -> _Attached:
+        attached = self._attached.get(conversation_id)
+        if attached is None:
+            raise ProtocolError(Code.NO_SESSION, conversation_id=conversation_id)
+        return attached
+
     # -- events -----------------------------------------------------------------------------------
 
-    def _current_seq(self, conversation_id: str) -> int:
-        attached = self._attached.get(conversation_id)
-        floor = attached.conversation.last_seq if attached else 0
-        return max(self._hub.bus.current_seq(conversation_id), floor)
-
-    def _error(self, code: str, message: str, conversation_id: str | None = None) -> None:
-        event = {"type": "error", "code": code, "error": message}
-        if conversation_id is not None and conversation_id in self._attached:
+    def _error(self, exc: ProtocolError, conversation_id: str | None) -> None:
+        event = protocol.error_from(exc)
+        attached = self._attached.get(conversation_id) if conversation_id else None
+        if attached is not None:
             # An event only this socket sees carries the conversation's current seq without taking a
             # new one, so the numbering of the conversation's own events stays gap-free.
-            event = {**event, "conversation_id": conversation_id, "seq": self._current_seq(conversation_id)}
+            event = {**event, "conversation_id": conversation_id, "seq": self._current_seq(attached)}
         elif conversation_id is not None:
             event["conversation_id"] = conversation_id
         self._outbox.put(event)
+
+    def _current_seq(self, attached: _Attached) -> int:
+        try:
+            counter = self._hub.bus.current_seq(attached.conversation.id)
+        except Exception:  # Redis is down: what this socket last delivered is still right
+            counter = 0
+        return max(counter, attached.conversation.last_seq, attached.feed.last_seq or 0)

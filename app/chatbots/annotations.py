@@ -16,7 +16,8 @@ from difflib import get_close_matches
 from typing import Any, Callable, Iterable, Sequence
 
 from app.chatbots.tsparse import AnnotationLine, ChatbotDefinitionError
-from app.tools.catalog import BUILTIN_TOOLS
+from app.sql.operations import OPERATIONS
+from app.tools.catalog import UnknownTool, check_tool_name
 
 __all__ = [
     "ANNOTATIONS",
@@ -30,7 +31,6 @@ __all__ = [
 ]
 
 _MAX_INT = 2_147_483_647  # PostgreSQL `integer`; larger values are typos, not intentions
-_OPERATIONS = ("SELECT", "INSERT", "UPDATE", "DELETE")
 _IDENT = re.compile(r"[a-z_][a-z0-9_$]*")
 _HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _SETTING_KEY = re.compile(r"[A-Za-z0-9._-]+")
@@ -171,8 +171,8 @@ def _schema(item: str) -> str:
 
 def _operation(item: str) -> str:
     op = item.upper()
-    if op not in _OPERATIONS:
-        raise InvalidValue(f"unknown operation {item!r} (allowed: {', '.join(_OPERATIONS)})")
+    if op not in OPERATIONS:
+        raise InvalidValue(f"unknown operation {item!r} (allowed: {', '.join(OPERATIONS)})")
     return op
 
 
@@ -199,11 +199,11 @@ def _matching(pattern: re.Pattern, what: str) -> Callable[[str], str]:
 
 
 def _tool(item: str) -> str:
-    name = item.lower()
-    if name not in BUILTIN_TOOLS:
-        hint = get_close_matches(name, BUILTIN_TOOLS, n=1)
-        raise InvalidValue(f"unknown tool {item!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
-    return name
+    # Any documented name is accepted, runnable here or not: the chatbot loader warns about the rest.
+    try:
+        return check_tool_name(item.lower())
+    except UnknownTool as exc:
+        raise InvalidValue(str(exc)) from None
 
 
 def _optional_name(what: str) -> Callable[[Any], str | None]:
@@ -314,7 +314,7 @@ _ROWS = (
     Annotation("rag-max-chunks", "rag_max_chunks", 5, _int_parser("a positive whole number"), "chunks retrieved for RAG context"),
     Annotation("rag-similarity-threshold", "rag_similarity_threshold", 0.7, _float_parser(0.0, 1.0), "minimum similarity for RAG chunks"),
     Annotation("required-settings", "required_settings", (), _list_parser(_matching(_SETTING_KEY, "setting key")), "settings loaded for {{...}} templates", bare=()),
-    Annotation("mcp-tools", "mcp_tools", (), _list_parser(_tool), "built-in tools to offer; empty means the legacy execute_sql tool", bare=()),
+    Annotation("mcp-tools", "mcp_tools", (), _list_parser(_tool), "tools to offer; empty means the legacy execute_sql tool", bare=()),
     Annotation("use-mcp-schema", "use_mcp_schema", False, parse_bool, "describe the schema from MCP resources", bare=True),
     Annotation("model", "model", None, _optional_name("model name"), "model override"),
     Annotation("provider", "provider", None, _optional_name("provider name"), "provider name override"),

@@ -6,15 +6,18 @@ Three layers of configuration live in a row (see migration 0004):
     config_overrides             keys an admin set through the REST API (kept across syncs)
     config + tools               the declared result, recomputed by `compose` whenever either side changes
 
-Server caps are not applied here: `config` is what was declared; `spec.effective_config` gives what applies.
-Transactions belong to the caller; functions here only run statements.
+`tools` holds only tools the server could run when the row was written (`spec.select_tools`
+with the tool registry passed in); a named tool it could not run is left out and reported by
+`spec.tool_warnings`. Server caps are not applied here: `config` is what was declared;
+`spec.effective_config` gives what applies. Rows are returned as dataclasses; their JSON shape
+belongs to the web layer. Transactions belong to the caller; functions here only run statements.
 """
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -23,13 +26,13 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from app.chatbots.annotations import CONFIG_KEYS, ConfigError, default_config
-from app.chatbots.spec import ChatbotSpec, ServerPolicy, effective_config, select_tools
+from app.chatbots.spec import ChatbotSpec, ServerPolicy, declared_tool_names, effective_config, select_tools
+from app.tools.registry import ToolRegistry
 
 __all__ = [
     "ChatbotDraft",
     "ChatbotRecord",
     "ChatbotRow",
-    "admin_object",
     "compose",
     "delete",
     "draft_from_spec",
@@ -38,10 +41,10 @@ __all__ = [
     "get_by_name",
     "get_record",
     "insert",
+    "is_current",
     "list_chatbots",
     "load_enabled",
     "names_in_namespace",
-    "public_object",
     "set_enabled",
     "update_config",
     "update_definition",
@@ -146,7 +149,7 @@ class ChatbotDraft:
     content_hash: str
 
 
-def draft_from_spec(spec: ChatbotSpec, *, file_declares_tools: bool) -> ChatbotDraft:
+def draft_from_spec(spec: ChatbotSpec) -> ChatbotDraft:
     return ChatbotDraft(
         namespace=spec.namespace,
         name=spec.name,
@@ -155,24 +158,35 @@ def draft_from_spec(spec: ChatbotSpec, *, file_declares_tools: bool) -> ChatbotD
         system_prompt=spec.system_prompt,
         is_public=spec.is_public,
         file_config=spec.to_config_dict(),
-        file_tools=tuple(spec.tools) if file_declares_tools else None,
+        file_tools=spec.file_tools,
         content_hash=spec.content_hash,
     )
 
 
 def compose(file_config: Mapping[str, Any], file_tools: Sequence[dict[str, Any]] | None,
-            overrides: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[dict[str, Any], ...]]:
-    """The declared config (every key, protocol order) and the tools it selects.
+            overrides: Mapping[str, Any], registry: ToolRegistry) -> tuple[dict[str, Any], tuple[dict[str, Any], ...]]:
+    """The declared config (every key, protocol order) and the tools it selects that `registry` runs.
 
-    Raises ConfigError when the result would offer http_get with no allowed domain, the
+    Raises ConfigError when the result would name http_get with no allowed domain, the
     one rule that ties config to tools (parse_chatbot refuses the same for files).
     """
     base = default_config()
     config = {key: overrides[key] if key in overrides else file_config.get(key, base[key]) for key in CONFIG_KEYS}
-    tools = select_tools(config, file_tools)
-    if not config["http_allowed_domains"] and any(tool.get("name") == "http_get" for tool in tools):
+    if not config["http_allowed_domains"] and "http_get" in declared_tool_names(config, file_tools):
         raise ConfigError("http_allowed_domains", "the chatbot's tools include http_get, so at least one domain is needed")
-    return config, tools
+    return config, select_tools(config, file_tools, registry)
+
+
+def is_current(current: ChatbotRow, draft: ChatbotDraft, registry: ToolRegistry) -> bool:
+    """Whether writing `draft` over `current` would change nothing.
+
+    The same file is not enough: a server that gained or lost a tool offers a different set
+    from the same file, and the stored row must follow. Raises ConfigError (see compose).
+    """
+    if draft.content_hash != current.content_hash or draft.file_tools != current.file_tools:
+        return False
+    _, tools = compose(draft.file_config, draft.file_tools, current.config_overrides, registry)
+    return tools == current.tools
 
 
 # -- reads -------------------------------------------------------------------------
@@ -257,22 +271,23 @@ def _record(row: ChatbotRow, policy: ServerPolicy | None) -> ChatbotRecord:
 # -- writes ------------------------------------------------------------------------
 
 
-def insert(conn: psycopg.Connection, draft: ChatbotDraft, *, source: str) -> ChatbotRow:
-    config, tools = compose(draft.file_config, draft.file_tools, {})
+def insert(conn: psycopg.Connection, draft: ChatbotDraft, *, source: str, registry: ToolRegistry) -> ChatbotRow:
+    config, tools = compose(draft.file_config, draft.file_tools, {}, registry)
     row = _one(conn, INSERT, {**_draft_params(draft, source), "config": Jsonb(config), "tools": Jsonb(list(tools))})
     assert row is not None  # INSERT ... RETURNING always returns the row
     return row
 
 
-def update_definition(conn: psycopg.Connection, current: ChatbotRow, draft: ChatbotDraft, *, source: str) -> ChatbotRow:
+def update_definition(conn: psycopg.Connection, current: ChatbotRow, draft: ChatbotDraft, *, source: str,
+                      registry: ToolRegistry) -> ChatbotRow:
     """Replace the file's side of a chatbot; admin overrides and `enabled` are kept.
 
-    A draft with the stored content hash changes nothing (no version bump).
+    A draft that `is_current` changes nothing (no version bump).
     Raises ConfigError when the new file and the kept overrides contradict each other.
     """
-    if draft.content_hash == current.content_hash:
+    if is_current(current, draft, registry):
         return current
-    config, tools = compose(draft.file_config, draft.file_tools, current.config_overrides)
+    config, tools = compose(draft.file_config, draft.file_tools, current.config_overrides, registry)
     params = {**_draft_params(draft, source), "id": current.id, "config": Jsonb(config), "tools": Jsonb(list(tools))}
     row = _one(conn, UPDATE_DEFINITION, params)
     assert row is not None  # the caller holds the row (it just read it)
@@ -280,7 +295,7 @@ def update_definition(conn: psycopg.Connection, current: ChatbotRow, draft: Chat
 
 
 def update_config(conn: psycopg.Connection, current: ChatbotRow, changes: Mapping[str, Any], *,
-                  reset: bool = False) -> ChatbotRow:
+                  registry: ToolRegistry, reset: bool = False) -> ChatbotRow:
     """Apply admin config changes (already validated) on top of the file's config.
 
     `reset` drops earlier overrides first, so the file's values apply again. The version is
@@ -290,8 +305,8 @@ def update_config(conn: psycopg.Connection, current: ChatbotRow, changes: Mappin
     overrides.update(changes)
     # An override equal to the file's value is not an override: a later file edit should win.
     overrides = {k: v for k, v in overrides.items() if current.file_config.get(k, _MISSING) != v}
-    config, tools = compose(current.file_config, current.file_tools, overrides)
-    if config == dict(current.config) and overrides == dict(current.config_overrides):
+    config, tools = compose(current.file_config, current.file_tools, overrides, registry)
+    if config == dict(current.config) and overrides == dict(current.config_overrides) and tools == current.tools:
         return current
     row = _one(conn, UPDATE_CONFIG, {"id": current.id, "config": Jsonb(config), "tools": Jsonb(list(tools)),
                                      "overrides": Jsonb(overrides)})
@@ -346,30 +361,3 @@ def _row(raw: Mapping[str, Any]) -> ChatbotRow:
         created_at=raw["created_at"], updated_at=raw["updated_at"],
     )
 
-
-def timestamp(value: datetime) -> str:
-    """ISO 8601 in UTC with a `Z`, the form JavaScript's Date parses everywhere."""
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def public_object(row: ChatbotRow) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "namespace": row.namespace, "description": row.description,
-            "enabled": row.enabled, "is_public": row.is_public, "updated_at": timestamp(row.updated_at)}
-
-
-def admin_object(row: ChatbotRow, policy: ServerPolicy) -> dict[str, Any]:
-    """PROTOCOL.md section 5's admin object, plus two documented extras.
-
-    `config` is the declared config (file + admin overrides, defaults filled): what a PUT
-    round-trips. `effective_config` is that config narrowed by the server policy (what a turn
-    uses) and `config_overrides` lists the keys an admin set (they survive file edits).
-    """
-    return {
-        "id": row.id, "name": row.name, "namespace": row.namespace, "description": row.description,
-        "title": row.title, "enabled": row.enabled, "is_public": row.is_public, "source": row.source,
-        "version": row.version, "content_hash": row.content_hash, "created_at": timestamp(row.created_at),
-        "updated_at": timestamp(row.updated_at), "system_prompt": row.system_prompt, "tools": list(row.tools),
-        "config": dict(row.config),
-        "effective_config": effective_config(row.config, policy),
-        "config_overrides": dict(row.config_overrides),
-    }

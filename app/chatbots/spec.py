@@ -3,10 +3,10 @@
 Tool selection (what the model is offered), in order:
 
 1. If the file has `export const tools = [...]`, exactly the tools named there. Each entry
-   must name a built-in tool; its `description` and the `description` of each parameter
-   (also nested ones) replace the built-in wording. Entries may not add parameters or
-   change a parameter's `type`; other schema keys (`required`, ...) are ignored because
-   the built-in tool defines what it accepts.
+   names a Fluxbase tool (`app.tools.catalog`); its `description` and the `description` of
+   each parameter (also nested ones) replace the tool's own wording. Entries may not add
+   parameters or change a parameter's `type`; other schema keys (`required`, ...) are ignored
+   because the tool's code defines what it accepts.
 2. Else, if `@fluxbase:mcp-tools` lists tools, those.
 3. Else the legacy `execute_sql` tool, but only when at least one operation and one table
    are allowed.
@@ -14,35 +14,43 @@ In cases 2 and 3, `http_get` is added when `@fluxbase:http-allowed-domains` is n
 Offering `http_get` with no allowed domain is an error (every request would be refused).
 Knowledge bases add no tool: RAG context is injected into the prompt instead.
 
+Of the tools so named, the model is offered only those this server's registry can run; each
+other one is a warning (`tool_warnings`), not an error, so a file written for a server with
+more tools still loads. Its wording overrides cannot be checked without the tool, so they are
+not kept: `file_tools` records such an entry by name only.
+
 A chatbot can narrow what the server allows but never widen it: `effective_config`
 intersects operations with `ServerPolicy` and clamps limits to its caps.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from app.chatbots.annotations import CONFIG_KEYS, apply_annotations, default_config
 from app.chatbots.tsparse import ChatbotDefinitionError, ToolEntry, parse_source
-from app.tools.catalog import BUILTIN_TOOLS, builtin_definition
+from app.sql.operations import OPERATIONS
+from app.tools.catalog import UnknownTool, check_tool_name, unavailable_warning
+from app.tools.registry import ToolRegistry, default_registry
 
 __all__ = [
     "ChatbotSpec",
     "NAME_PATTERN",
     "ServerPolicy",
+    "declared_tool_names",
     "effective_config",
     "is_valid_name",
     "parse_chatbot",
     "select_tools",
+    "tool_warnings",
 ]
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
-_OPERATIONS = frozenset(("SELECT", "INSERT", "UPDATE", "DELETE"))
 _TOOL_KEYS = frozenset(("name", "description", "parameters"))
 
 
@@ -58,10 +66,14 @@ class ChatbotSpec:
     title: str | None  # first free-text line of the doc comment; None when there is none
     description: str
     system_prompt: str
-    tools: tuple[dict[str, Any], ...] = field(hash=False)
+    tools: tuple[dict[str, Any], ...] = field(hash=False)  # what the model is offered: runnable tools only
+    # The file's own `tools` list (None when it has none): reworded definitions, or {"name": ...}
+    # for a tool this server cannot run.
+    file_tools: tuple[dict[str, Any], ...] | None = field(hash=False)
     is_public: bool
     config: Mapping[str, Any] = field(hash=False)  # read-only; list values are tuples
     content_hash: str
+    warnings: tuple[str, ...]  # one per named tool the model is not offered (see `tool_warnings`)
 
     def to_config_dict(self) -> dict[str, Any]:
         """The admin API's `config` object: every key, JSON-safe, in protocol order."""
@@ -76,8 +88,14 @@ def _frozen_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType({k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
 
 
-def parse_chatbot(code: bytes | str, *, name: str, namespace: str = "default", path: str | None = None) -> ChatbotSpec:
-    """Parse one definition file; any problem raises ChatbotDefinitionError."""
+def parse_chatbot(code: bytes | str, *, name: str, namespace: str = "default", path: str | None = None,
+                  registry: ToolRegistry | None = None) -> ChatbotSpec:
+    """Parse one definition file; any problem raises ChatbotDefinitionError.
+
+    `registry` holds the tools this server runs (default: the built-in ones); it decides which
+    named tools are offered and which are warnings.
+    """
+    registry = registry if registry is not None else default_registry()
     where = path or (name if namespace == "default" else f"{namespace}/{name}")
     for kind, value in (("name", name), ("namespace", namespace)):
         if not is_valid_name(value):
@@ -90,9 +108,9 @@ def parse_chatbot(code: bytes | str, *, name: str, namespace: str = "default", p
         raise ChatbotDefinitionError(where, parsed.prompt_line, "the system prompt (`export default`) is empty")
     doc = parsed.doc
     annotations = apply_annotations(doc.annotations if doc else (), where, doc_line=doc.line if doc else None)
-    file_tools = None if parsed.tools is None else _file_tools(parsed.tools, where)
-    tools = select_tools(annotations.config, file_tools)
-    if not annotations.config["http_allowed_domains"] and any(t["name"] == "http_get" for t in tools):
+    config = annotations.config
+    file_tools = None if parsed.tools is None else _file_tools(parsed.tools, where, registry)
+    if not config["http_allowed_domains"] and "http_get" in declared_tool_names(config, file_tools):
         line = next((e.line for e in parsed.tools or () if _entry_name(e) == "http_get"), doc.line if doc else None)
         raise ChatbotDefinitionError(where, line, "http_get is offered but no domain is allowed; set it", annotation="http-allowed-domains")
     return ChatbotSpec(
@@ -101,40 +119,70 @@ def parse_chatbot(code: bytes | str, *, name: str, namespace: str = "default", p
         title=doc.title if doc else None,
         description=annotations.description,
         system_prompt=parsed.system_prompt,
-        tools=tools,
+        tools=select_tools(config, file_tools, registry),
+        file_tools=file_tools,
         is_public=annotations.is_public,
-        config=_frozen_config(annotations.config),
+        config=_frozen_config(config),
         content_hash=hashlib.sha256(raw).hexdigest(),
+        warnings=tool_warnings(config, file_tools, registry),
     )
 
 
 # -- tools ---------------------------------------------------------------------
 
 
-def select_tools(config: Mapping[str, Any], file_tools: Iterable[dict[str, Any]] | None = None) -> tuple[dict[str, Any], ...]:
-    """The tool definitions offered to the model (see the module docstring for the rule).
-
-    Usable again after an admin changes `config`, with the file's tools passed back in.
-    """
+def declared_tool_names(config: Mapping[str, Any], file_tools: Iterable[Mapping[str, Any]] | None = None) -> tuple[str, ...]:
+    """The tools a chatbot names (see the module docstring for the rule), runnable here or not."""
     if file_tools is not None:
-        return tuple(dict(tool) for tool in file_tools)
+        return tuple(tool["name"] for tool in file_tools)
     names = list(config.get("mcp_tools") or ())
     if not names and config.get("allowed_operations") and config.get("allowed_tables"):
         names = ["execute_sql"]
     if config.get("http_allowed_domains") and "http_get" not in names:
         names.append("http_get")
-    return tuple(builtin_definition(name) for name in names)
+    return tuple(names)
+
+
+def select_tools(config: Mapping[str, Any], file_tools: Iterable[Mapping[str, Any]] | None,
+                 registry: ToolRegistry) -> tuple[dict[str, Any], ...]:
+    """The tool definitions offered to the model: the named tools `registry` can run.
+
+    Usable again after an admin changes `config`, with the file's tools passed back in.
+    """
+    if file_tools is None:
+        return tuple(registry.definition(name) for name in declared_tool_names(config) if name in registry)
+    # An entry kept by name only (its tool was missing when the file was read) gets the tool's own wording.
+    return tuple(copy.deepcopy(dict(tool)) if "parameters" in tool else registry.definition(tool["name"])
+                 for tool in file_tools if tool["name"] in registry)
+
+
+def tool_warnings(config: Mapping[str, Any], file_tools: Iterable[Mapping[str, Any]] | None,
+                  registry: ToolRegistry, offered: Iterable[Mapping[str, Any]] | None = None) -> tuple[str, ...]:
+    """One line per tool the chatbot names that the model is not offered, naming the tool and why.
+
+    Pass `offered` (a stored chatbot's `tools`) to also catch a tool this server runs now but did
+    not when the chatbot was last written: it stays unoffered until the chatbot is synced again.
+    """
+    offered_names = None if offered is None else {tool.get("name") for tool in offered}
+    warnings = []
+    for name in declared_tool_names(config, file_tools):
+        if name not in registry:
+            warnings.append(unavailable_warning(name))
+        elif offered_names is not None and name not in offered_names:
+            warnings.append(f"{name}: this server runs it now, but it is not offered to the model until the "
+                            "chatbot is synced again")
+    return tuple(warnings)
 
 
 def _entry_name(entry: ToolEntry) -> Any:
     return entry.value.get("name") if isinstance(entry.value, dict) else None
 
 
-def _file_tools(entries: tuple[ToolEntry, ...], where: str) -> tuple[dict[str, Any], ...]:
+def _file_tools(entries: tuple[ToolEntry, ...], where: str, registry: ToolRegistry) -> tuple[dict[str, Any], ...]:
     tools = []
     seen: set[str] = set()
     for entry in entries:
-        tool = _override(entry, where)
+        tool = _override(entry, where, registry)
         if tool["name"] in seen:
             raise ChatbotDefinitionError(where, entry.line, f"tool {tool['name']!r} is listed twice in `tools`")
         seen.add(tool["name"])
@@ -142,7 +190,7 @@ def _file_tools(entries: tuple[ToolEntry, ...], where: str) -> tuple[dict[str, A
     return tuple(tools)
 
 
-def _override(entry: ToolEntry, where: str) -> dict[str, Any]:
+def _override(entry: ToolEntry, where: str, registry: ToolRegistry) -> dict[str, Any]:
     def fail(message: str):
         raise ChatbotDefinitionError(where, entry.line, message)
 
@@ -155,10 +203,13 @@ def _override(entry: ToolEntry, where: str) -> dict[str, Any]:
     name = value.get("name")
     if not isinstance(name, str):
         fail("each `tools` entry needs a string `name`")
-    if name not in BUILTIN_TOOLS:
-        hint = get_close_matches(name, BUILTIN_TOOLS, n=1)
-        fail(f"{name!r} is not a built-in tool" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
-    tool = builtin_definition(name)
+    try:
+        check_tool_name(name)
+    except UnknownTool as exc:
+        fail(str(exc))
+    if name not in registry:
+        return {"name": name}  # nothing to check the wording against; tool_warnings reports it
+    tool = registry.definition(name)
     if "description" in value:
         tool["description"] = _description(value["description"], f"tool {name!r}", fail)
     if "parameters" in value:
@@ -172,21 +223,21 @@ def _description(value: Any, label: str, fail) -> str:
     return value.strip()
 
 
-def _merge_schema(builtin: dict[str, Any], given: Any, label: str, fail) -> None:
+def _merge_schema(own: dict[str, Any], given: Any, label: str, fail) -> None:
     # Only wording is taken from the file: the tool's code defines what it accepts.
     if not isinstance(given, dict):
         fail(f"{label} must be an object")
-    if "type" in given and given["type"] != builtin.get("type"):
-        fail(f"{label}: type {given['type']!r} does not match the built-in type {builtin.get('type')!r}")
+    if "type" in given and given["type"] != own.get("type"):
+        fail(f"{label}: type {given['type']!r} does not match the tool's type {own.get('type')!r}")
     if "description" in given:
-        builtin["description"] = _description(given["description"], label, fail)
+        own["description"] = _description(given["description"], label, fail)
     properties = given.get("properties", {})
     if not isinstance(properties, dict):
         fail(f"{label}: `properties` must be an object")
-    known = builtin.get("properties", {})
+    known = own.get("properties", {})
     for key, schema in properties.items():
         if key not in known:
-            fail(f"{label}: the built-in tool has no parameter {key!r} (it has: {', '.join(known) or 'none'})")
+            fail(f"{label}: the tool has no parameter {key!r} (it has: {', '.join(known) or 'none'})")
         _merge_schema(known[key], schema, f"{label}.{key}", fail)
 
 
@@ -197,7 +248,7 @@ def _merge_schema(builtin: dict[str, Any], given: Any, label: str, fail) -> None
 class ServerPolicy:
     """What the server permits any chatbot; None caps mean no server-wide cap."""
 
-    allowed_operations: frozenset[str] = _OPERATIONS
+    allowed_operations: frozenset[str] = frozenset(OPERATIONS)
     max_tokens: int = 16384
     max_rate_limit_per_minute: int | None = None
     max_daily_request_limit: int | None = None
@@ -206,8 +257,8 @@ class ServerPolicy:
 
     def __post_init__(self):
         ops = frozenset(op.upper() for op in self.allowed_operations)
-        if not ops <= _OPERATIONS:
-            raise ValueError(f"unknown SQL operations in server policy: {sorted(ops - _OPERATIONS)}")
+        if not ops <= set(OPERATIONS):
+            raise ValueError(f"unknown SQL operations in server policy: {sorted(ops - set(OPERATIONS))}")
         object.__setattr__(self, "allowed_operations", ops)
 
 

@@ -8,7 +8,11 @@ Rules (docs/chatbots.md explains them to users):
 
 - The content hash (sha256 of the file's bytes) decides: same hash -> unchanged, new name ->
   created, other hash -> updated with `version + 1`. Admin config overrides and `enabled` are
-  kept on update; a sync never re-enables a chatbot an admin disabled.
+  kept on update; a sync never re-enables a chatbot an admin disabled. One exception: a file
+  whose hash is unchanged is still updated when this server would offer it a different set of
+  tools than the stored one (the server gained or lost a tool since the last sync).
+- A tool the chatbot names that this server cannot run is not an error: the model is not
+  offered it, and the report lists it in `warnings` (`{name, warning}`, one per tool).
 - One broken definition is reported in `errors` and skipped; the others still sync, and the
   broken one is never deleted by delete_missing (its old, working version stays).
 - delete_missing, directory sync: per namespace in scope, deletes `source='filesystem'`
@@ -35,9 +39,10 @@ import psycopg
 from app.chatbots import repository as repo
 from app.chatbots.annotations import ConfigError
 from app.chatbots.discovery import DEFAULT_NAMESPACE, MAX_FILE_BYTES, DiscoveryError, scan_chatbots
-from app.chatbots.spec import is_valid_name, parse_chatbot
-from app.chatbots.tsparse import ChatbotDefinitionError, parse_source
+from app.chatbots.spec import is_valid_name, parse_chatbot, tool_warnings
+from app.chatbots.tsparse import ChatbotDefinitionError
 from app.db.connect import connect_owner
+from app.tools.registry import ToolRegistry, default_registry
 from config import Settings
 
 __all__ = ["SyncReport", "sync_directory", "sync_on_start", "sync_payload"]
@@ -59,6 +64,8 @@ class SyncReport:
     unchanged: tuple[str, ...]
     errors: tuple[Mapping[str, str], ...] = field(hash=False)
     dry_run: bool
+    # Synced, but something it asks for is not offered to the model (a tool this server cannot run).
+    warnings: tuple[Mapping[str, str], ...] = field(default=(), hash=False)
 
     @property
     def summary(self) -> dict[str, int]:
@@ -79,11 +86,14 @@ class SyncReport:
             "summary": self.summary,
             "details": self.details,
             "errors": [dict(error) for error in self.errors],
+            "warnings": [dict(warning) for warning in self.warnings],
             "dry_run": self.dry_run,
         }
 
     def summary_line(self) -> str:
         counts = ", ".join(f"{n} {kind}" for kind, n in self.summary.items())
+        if self.warnings:
+            counts += f", {len(self.warnings)} warnings"
         return ("dry run: " if self.dry_run else "") + counts
 
 
@@ -109,9 +119,14 @@ class _Outcome:
     labels: dict[tuple[str, str], str]
     lists: dict[str, list[str]] = field(default_factory=lambda: {kind: [] for kind in _KINDS})
     errors: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
     def add(self, kind: str, namespace: str, name: str) -> None:
         self.lists[kind].append(self.labels.get((namespace, name), name))
+
+    def warn(self, namespace: str, name: str, messages: Iterable[str]) -> None:
+        label = self.labels.get((namespace, name), name)
+        self.warnings.extend({"name": label, "warning": message} for message in messages)
 
     def fail(self, namespace: str | None, name: str | None, message: str) -> None:
         label = name if namespace is None or name is None else self.labels.get((namespace, name), name)
@@ -122,9 +137,12 @@ class _Outcome:
 
 
 def sync_directory(settings: Settings, *, directory: str | Path | None = None, namespace: str | None = None,
-                   delete_missing: bool = False, dry_run: bool = False,
-                   conn: psycopg.Connection | None = None) -> SyncReport:
-    """Sync the definition files under `directory` (default CHATBOTS_DIR) as source 'filesystem'."""
+                   delete_missing: bool = False, dry_run: bool = False, conn: psycopg.Connection | None = None,
+                   registry: ToolRegistry | None = None) -> SyncReport:
+    """Sync the definition files under `directory` (default CHATBOTS_DIR) as source 'filesystem'.
+
+    `registry` holds the tools this server runs (default: the built-in ones).
+    """
     root = Path(directory) if directory is not None else settings.chatbots_dir
     candidates: list[_Candidate] = []
     problems: list[_Problem] = []
@@ -148,12 +166,13 @@ def sync_directory(settings: Settings, *, directory: str | Path | None = None, n
     else:
         scope = tuple(sorted({c.namespace for c in candidates} | {p.namespace for p in problems if p.namespace}))
     return _run(settings, conn, scope, candidates, problems, source="filesystem",
-                delete_sources=("filesystem",) if delete_missing else None, dry_run=dry_run)
+                delete_sources=("filesystem",) if delete_missing else None, dry_run=dry_run,
+                registry=registry if registry is not None else default_registry())
 
 
 def sync_payload(settings: Settings, *, namespace: str = DEFAULT_NAMESPACE, chatbots: Sequence[Mapping[str, Any]],
-                 delete_missing: bool = False, dry_run: bool = False,
-                 conn: psycopg.Connection | None = None) -> SyncReport:
+                 delete_missing: bool = False, dry_run: bool = False, conn: psycopg.Connection | None = None,
+                 registry: ToolRegistry | None = None) -> SyncReport:
     """Sync definitions sent as `[{name, code}]` into one namespace as source 'api'.
 
     The caller checks the payload's shape (dicts with string `name` and `code`); bad names,
@@ -180,7 +199,8 @@ def sync_payload(settings: Settings, *, namespace: str = DEFAULT_NAMESPACE, chat
         else:
             candidates.append(_Candidate(namespace, name, code, None))
     return _run(settings, conn, (namespace,), candidates, problems, source="api",
-                delete_sources=("filesystem", "api") if delete_missing else None, dry_run=dry_run)
+                delete_sources=("filesystem", "api") if delete_missing else None, dry_run=dry_run,
+                registry=registry if registry is not None else default_registry())
 
 
 def sync_on_start(settings: Settings) -> SyncReport | None:
@@ -195,6 +215,8 @@ def sync_on_start(settings: Settings) -> SyncReport | None:
     log.info("chatbot sync from %s: %s", settings.chatbots_dir, report.summary_line())
     for error in report.errors:
         log.warning("chatbot %s not synced: %s", error["name"], error["error"])
+    for warning in report.warnings:
+        log.warning("chatbot %s: %s", warning["name"], warning["warning"])
     return report
 
 
@@ -203,7 +225,7 @@ def sync_on_start(settings: Settings) -> SyncReport | None:
 
 def _run(settings: Settings, conn: psycopg.Connection | None, scope: tuple[str, ...],
          candidates: list[_Candidate], problems: list[_Problem], *, source: str,
-         delete_sources: tuple[str, ...] | None, dry_run: bool) -> SyncReport:
+         delete_sources: tuple[str, ...] | None, dry_run: bool, registry: ToolRegistry) -> SyncReport:
     single = len(scope) <= 1
     labels = {(c.namespace, c.name): c.name if single else f"{c.namespace}/{c.name}" for c in candidates}
     labels.update({(p.namespace, p.name): p.name if single else f"{p.namespace}/{p.name}"
@@ -213,7 +235,7 @@ def _run(settings: Settings, conn: psycopg.Connection | None, scope: tuple[str, 
     drafts = []
     for candidate in candidates:
         try:
-            drafts.append(_draft(candidate))
+            drafts.append(_draft(candidate, registry))
         except ChatbotDefinitionError as exc:
             problems.append(_Problem(candidate.namespace, candidate.name, str(exc)))
     with _connection(settings, conn) as db:
@@ -221,7 +243,7 @@ def _run(settings: Settings, conn: psycopg.Connection | None, scope: tuple[str, 
             with db.transaction():
                 db.execute("SELECT pg_advisory_xact_lock(%s)", (_SYNC_LOCK_KEY,))
                 for draft in drafts:
-                    _apply_one(db, draft, source, outcome, problems)
+                    _apply_one(db, draft, source, outcome, problems, registry)
                 if delete_sources is not None:
                     _delete_missing(db, scope, drafts, problems, delete_sources, outcome)
                 if dry_run:
@@ -233,25 +255,24 @@ def _run(settings: Settings, conn: psycopg.Connection | None, scope: tuple[str, 
     return _report(scope[0] if single and scope else None, scope, outcome, problems, dry_run)
 
 
-def _draft(candidate: _Candidate) -> repo.ChatbotDraft:
-    spec = parse_chatbot(candidate.code, name=candidate.name, namespace=candidate.namespace, path=candidate.where)
-    # The spec holds the selected tools either way; only the syntax tree says whether the file chose them.
-    declared = parse_source(candidate.code, candidate.where or candidate.name).tools is not None
-    return repo.draft_from_spec(spec, file_declares_tools=declared)
+def _draft(candidate: _Candidate, registry: ToolRegistry) -> repo.ChatbotDraft:
+    spec = parse_chatbot(candidate.code, name=candidate.name, namespace=candidate.namespace, path=candidate.where,
+                         registry=registry)
+    return repo.draft_from_spec(spec)
 
 
 def _apply_one(db: psycopg.Connection, draft: repo.ChatbotDraft, source: str, outcome: _Outcome,
-               problems: list[_Problem]) -> None:
+               problems: list[_Problem], registry: ToolRegistry) -> None:
     try:
         with db.transaction():  # a savepoint: one failing chatbot does not undo the others
             current = repo.get_by_name(db, draft.namespace, draft.name, for_update=True)
             if current is None:
-                repo.insert(db, draft, source=source)
+                row = repo.insert(db, draft, source=source, registry=registry)
                 kind = "created"
-            elif current.content_hash == draft.content_hash:
-                kind = "unchanged"
+            elif repo.is_current(current, draft, registry):
+                row, kind = current, "unchanged"
             else:
-                repo.update_definition(db, current, draft, source=source)
+                row = repo.update_definition(db, current, draft, source=source, registry=registry)
                 kind = "updated"
     except ConfigError as exc:
         problems.append(_Problem(draft.namespace, draft.name,
@@ -267,6 +288,8 @@ def _apply_one(db: psycopg.Connection, draft: repo.ChatbotDraft, source: str, ou
         problems.append(_Problem(draft.namespace, draft.name, f"{draft.name}: the database refused it: {exc}"))
         return
     outcome.add(kind, draft.namespace, draft.name)
+    # From the row as stored, so admin overrides (an mcp_tools edit) count like the file does.
+    outcome.warn(draft.namespace, draft.name, tool_warnings(row.config, row.file_tools, registry, row.tools))
 
 
 def _delete_missing(db: psycopg.Connection, scope: Iterable[str], drafts: list[repo.ChatbotDraft],
@@ -289,7 +312,7 @@ def _report(namespace: str | None, scope: tuple[str, ...], outcome: _Outcome, pr
     return SyncReport(
         namespace=namespace, namespaces=scope,
         **{kind: tuple(outcome.lists[kind]) for kind in _KINDS},
-        errors=tuple(outcome.errors), dry_run=dry_run,
+        errors=tuple(outcome.errors), dry_run=dry_run, warnings=tuple(outcome.warnings),
     )
 
 

@@ -45,11 +45,14 @@ def print_report(report: SyncReport) -> None:
     table = Table(title="chatbot sync" + (" (dry run: nothing was changed)" if report.dry_run else ""))
     table.add_column("change", no_wrap=True)
     table.add_column("chatbot", no_wrap=True)
-    if report.errors:
-        table.add_column("error", overflow="fold")
+    detailed = bool(report.errors or report.warnings)
+    if detailed:
+        table.add_column("detail", overflow="fold")
     for kind in ("created", "updated", "deleted", "unchanged"):
         for name in getattr(report, kind):
-            table.add_row(f"[{_STYLES[kind]}]{kind}[/]", escape(name), *([""] if report.errors else []))
+            table.add_row(f"[{_STYLES[kind]}]{kind}[/]", escape(name), *([""] if detailed else []))
+    for warning in report.warnings:
+        table.add_row("[yellow bold]warning[/]", escape(warning["name"]), escape(warning["warning"]))
     for error in report.errors:
         # Error text quotes file content, which may look like rich markup.
         table.add_row("[red bold]error[/]", escape(error["name"]), escape(error["error"]))

@@ -6,7 +6,7 @@ import sys
 
 from app.cli.console import make_console
 
-from app.cli import commands_chatbots, commands_core, commands_services
+from app.cli import commands_chatbots, commands_core, commands_run, commands_services
 from config import ConfigurationError, Settings
 
 console = make_console(stderr=True)
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands_core.add_parsers(sub)
     commands_services.add_parsers(sub)
+    commands_run.add_parsers(sub)
     commands_chatbots.add_parsers(sub)
     return parser
 

@@ -20,10 +20,15 @@ def connect_owner(settings: Settings, **kwargs) -> psycopg.Connection:
 
 
 def owner_pool(settings: Settings, name: str = "owner") -> ConnectionPool:
-    """Pool for the server's own tables; rows come back as dicts."""
+    """Pool for the server's own tables; rows come back as dicts.
+
+    A caller waits at most DB_ACQUIRE_TIMEOUT_SECONDS for a connection (PoolTimeout, which the
+    web layer answers with SERVICE_UNAVAILABLE), so a PostgreSQL outage fails requests in seconds."""
     return ConnectionPool(settings.database_url, min_size=1, max_size=settings.db_pool_size, name=name,
-                          kwargs={"row_factory": dict_row, "autocommit": False}, open=True,
-                          check=ConnectionPool.check_connection)
+                          kwargs={"row_factory": dict_row, "autocommit": False,
+                                  "connect_timeout": settings.db_acquire_timeout_seconds},
+                          open=True, check=ConnectionPool.check_connection,
+                          timeout=settings.db_acquire_timeout_seconds)
 
 
 def authenticator_pool(settings: Settings) -> ConnectionPool:
@@ -33,8 +38,11 @@ def authenticator_pool(settings: Settings) -> ConnectionPool:
     `DEALLOCATE ALL`, and the reset below discards them too, so psycopg's cache of prepared
     names would go stale. Every connection handed back is reset to its login state."""
     return ConnectionPool(settings.authenticator_url, min_size=1, max_size=settings.db_pool_size,
-                          name="authenticator", kwargs={"autocommit": False, "prepare_threshold": None},
-                          open=True, check=ConnectionPool.check_connection, reset=reset_session)
+                          name="authenticator",
+                          kwargs={"autocommit": False, "prepare_threshold": None,
+                                  "connect_timeout": settings.db_acquire_timeout_seconds},
+                          open=True, check=ConnectionPool.check_connection, reset=reset_session,
+                          timeout=settings.db_acquire_timeout_seconds)
 
 
 def reset_session(conn: psycopg.Connection) -> None:

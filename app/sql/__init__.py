@@ -1,4 +1,5 @@
-"""Checking model-written SQL before it runs."""
-from app.sql.guard import AccessPolicy, CheckedStatement, SqlRefused, check_sql
+"""Model-written SQL: `guard` decides whether a statement may run, `executor` runs it as the end user,
+`results` shapes what comes back, `audit` records every attempt, `operations` names the statement kinds.
 
-__all__ = ["AccessPolicy", "CheckedStatement", "SqlRefused", "check_sql"]
+Nothing is re-exported here: `config` imports `app.sql.operations`, which must not load the guard's parser.
+"""

@@ -27,8 +27,7 @@ from pglast.parser import ParseError
 
 from app.sql.functions import ALLOWED_FUNCTIONS, CATALOG_LOOKUP_TYPES, unsafe_as_field
 from app.sql.nodes import ALLOWED_NODES, TABLESAMPLE_METHODS
-
-OPERATIONS = ("SELECT", "INSERT", "UPDATE", "DELETE")
+from app.sql.operations import OPERATIONS, WRITE_OPERATIONS
 
 # SQL-standard niladic functions that are only clock readings; the others (current_user,
 # session_user, current_role, user, current_catalog, current_schema) name the role or the
@@ -184,7 +183,7 @@ def check_sql(sql: str, policy: AccessPolicy) -> CheckedStatement:
         operation=operation,
         tables=frozenset(walker.tables),
         functions=frozenset(walker.functions),
-        writes=operation in ("INSERT", "UPDATE", "DELETE"),
+        writes=operation in WRITE_OPERATIONS,
     )
 
 

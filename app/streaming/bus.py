@@ -2,9 +2,13 @@
 
 Each conversation has a sequence counter, a Redis Stream holding the events of its latest turn
 (stream ids are `<seq>-0`, so "everything after seq N" is one XRANGE; a turn's first event trims
-the turns before it), and a pub/sub channel for live delivery. A counter that Redis has forgotten
-(its TTL ran out) restarts from the floor the caller passes: the conversation's last seq kept in
-PostgreSQL, so numbers never go backwards.
+the turns before it), and a pub/sub channel for live delivery.
+
+Numbers never go backwards. Every publisher passes the highest seq it knows of (`floor`: the
+worker's last published seq, or the conversation's last seq kept in PostgreSQL), and the counter
+is raised to it before it is incremented. So a counter Redis lost (a restart, its TTL) continues
+above everything a client may have seen, and a stale floor from another publisher cannot pull it
+down.
 Numbering, storing and publishing happen in one Lua script, so two publishers can never interleave
 a seq with another's payload, and a subscriber never sees seq N+1 before N is stored.
 """
@@ -16,8 +20,10 @@ from dataclasses import dataclass
 import redis
 
 _PUBLISH = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('SET', KEYS[1], ARGV[6])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local floor = tonumber(ARGV[6])
+if current < floor then
+  redis.call('SET', KEYS[1], floor)
 end
 local seq = redis.call('INCR', KEYS[1])
 local body = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
@@ -32,7 +38,6 @@ redis.call('EXPIRE', KEYS[3], ARGV[3])
 redis.call('PUBLISH', ARGV[5], body)
 return seq
 """
-
 
 
 def channel_name(conversation_id: str) -> str:
@@ -52,6 +57,16 @@ def _keys(conversation_id: str) -> _Keys:
     return _Keys(f"{tag}:seq", f"{tag}:events", f"{tag}:turn_start")
 
 
+@dataclass(frozen=True)
+class Replay:
+    events: list[dict]
+    complete: bool  # False: the buffer cannot show it holds everything asked for (Redis lost some)
+
+
+def _decode(entries) -> list[dict]:
+    return [json.loads(fields["e"] if "e" in fields else fields[b"e"]) for _id, fields in entries]
+
+
 class StreamBus:
     def __init__(self, client: redis.Redis, *, max_events: int = 5000, ttl_seconds: int = 86400):
         self._client = client
@@ -60,9 +75,10 @@ class StreamBus:
         self._publish = client.register_script(_PUBLISH)
 
     def publish(self, conversation_id: str, event: dict, *, turn_start: bool = False, floor: int = 0) -> int:
-        """Number `event`, keep it for replay and send it live; returns its seq.
+        """Number `event`, keep it for replay and send it live; returns its seq (always > floor).
 
         `turn_start` marks the first event of a turn: replay never goes back further than that.
+        Raises redis.RedisError when Redis cannot be reached.
         """
         payload = json.dumps({"conversation_id": conversation_id, **event}, separators=(",", ":"), default=str)
         keys = _keys(conversation_id)
@@ -74,19 +90,36 @@ class StreamBus:
         value = self._client.get(_keys(conversation_id).seq)
         return int(value) if value else 0
 
-    def replay(self, conversation_id: str, after_seq: int | None) -> list[dict]:
+    def replay(self, conversation_id: str, after_seq: int | None) -> Replay:
         """Events of the latest turn with seq > after_seq (all of the latest turn if after_seq is None
-        or older than what is kept)."""
+        or older than the turn's start)."""
         keys = _keys(conversation_id)
-        turn_start = self._client.get(keys.turn_start)
+        pipe = self._client.pipeline(transaction=False)
+        pipe.get(keys.turn_start)
+        pipe.xrange(keys.stream, "-", "+", count=1)
+        turn_start, first = pipe.execute()
         if turn_start is None:
-            return []
+            # No turn start known: either nothing was ever published, or Redis lost the marker
+            # (a restart mid-turn) and what the stream holds may not be the whole turn.
+            if not first:
+                return Replay([], True)
+            events = self.range(conversation_id, (after_seq or 0) + 1)
+            return Replay(events, False)
         start = int(turn_start)
         if after_seq is not None and after_seq >= start:
             start = after_seq + 1
-        return self.range(conversation_id, start)
+        events = self.range(conversation_id, start)
+        # MAXLEN trimming (a very long turn) can drop the oldest events of the turn itself.
+        complete = not events or events[0]["seq"] == start
+        return Replay(events, complete)
 
     def range(self, conversation_id: str, first_seq: int, last_seq: int | None = None) -> list[dict]:
         end = "+" if last_seq is None else f"{last_seq}-0"
-        entries = self._client.xrange(_keys(conversation_id).stream, f"{first_seq}-0", end)
-        return [json.loads(fields["e"] if "e" in fields else fields[b"e"]) for _id, fields in entries]
+        return _decode(self._client.xrange(_keys(conversation_id).stream, f"{first_seq}-0", end))
+
+    def ranges_after(self, positions: list[tuple[str, int]]) -> list[list[dict]]:
+        """For each (conversation, seq), the kept events after that seq; one round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        for conversation_id, after in positions:
+            pipe.xrange(_keys(conversation_id).stream, f"{after + 1}-0", "+")
+        return [_decode(entries) for entries in pipe.execute()]

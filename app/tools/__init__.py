@@ -1,5 +1,7 @@
-"""Tools a chatbot can offer the model. `catalog` holds their names and default definitions."""
+"""Tools a chatbot can offer the model.
 
-from app.tools.catalog import BUILTIN_TOOLS, TOOL_NAMES, TOOL_SCOPES, builtin_definition, is_builtin
-
-__all__ = ["BUILTIN_TOOLS", "TOOL_NAMES", "TOOL_SCOPES", "builtin_definition", "is_builtin"]
+    base       Tool, ToolContext, ToolServices, ToolError: what a tool is
+    registry   ToolRegistry and default_registry(): the tools this server runs
+    catalog    the tool names a chatbot file may use (names only)
+    sql_tool   EXECUTE_SQL
+"""

@@ -1,63 +1,74 @@
-"""Runnable tools and the registry a chatbot selects from by name.
+"""The tools this server can run, and the registry a chatbot selects from by name.
 
-Built-in tools are registered exactly like any extra one. A tool's failure never ends the turn:
-`ToolError` (and any unexpected exception) becomes text the model reads as the tool's result.
+`default_registry()` is the one list of built-in tools: adding a tool means writing it (a `Tool`
+in its own module) and adding it there. Built-in tools are registered exactly like any extra one.
+What the model is told about a tool comes from the tool itself, so a chatbot is never offered
+a description of something the server cannot run.
+
+A tool's failure never ends the turn: `ToolError` (and any unexpected exception) becomes text
+the model reads as the tool's result.
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
+
+from app.tools.base import Tool, ToolContext, ToolError
+from app.tools.sql_tool import EXECUTE_SQL
+
+# Tool, ToolContext and ToolError are re-exported: the loop and older callers import them from here.
+__all__ = ["DuplicateTool", "Tool", "ToolContext", "ToolError", "ToolRegistry", "default_registry"]
 
 log = logging.getLogger(__name__)
 
 
-class ToolError(Exception):
-    """A refusal or failure the model should read and may recover from."""
-
-
-@dataclass(frozen=True)
-class ToolContext:
-    """Everything a tool may know about the turn it runs in. Secrets are not here."""
-
-    conversation_id: str
-    turn_id: str
-    message_id: str
-    chatbot_id: str
-    chatbot_config: dict
-    user_id: str | None
-    role: str
-    claims: dict
-    emit: Callable[[dict], None]
-    cancel: Any  # app.sql.cancel.CancelToken
-
-
-@dataclass(frozen=True)
-class Tool:
-    name: str
-    description: str
-    parameters: dict
-    run: Callable[[ToolContext, dict], str]
+class DuplicateTool(ValueError):
+    """Two tools with one name: the model could not tell them apart."""
 
 
 class ToolRegistry:
-    def __init__(self) -> None:
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
         self._tools: dict[str, Tool] = {}
+        for tool in tools:
+            self.register(tool)
 
     def register(self, tool: Tool) -> None:
         if tool.name in self._tools:
-            raise ValueError(f"tool {tool.name} is already registered")
+            raise DuplicateTool(f"tool {tool.name} is already registered")
         self._tools[tool.name] = tool
 
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._tools)
+
+    def definition(self, name: str) -> dict[str, Any]:
+        """What the model is told about a tool, as a fresh copy a chatbot may reword (KeyError if unknown)."""
+        tool = self._tools[name]
+        return {"name": tool.name, "description": tool.description, "parameters": copy.deepcopy(tool.parameters)}
+
     def offered(self, definitions: list[dict]) -> list[dict]:
-        """The chatbot's tool definitions that this server can run, in the provider's function shape."""
-        return [{"name": d["name"], "description": d.get("description", ""), "parameters": d.get("parameters", {})}
-                for d in definitions if d.get("name") in self._tools]
+        """The chatbot's tool definitions that this server can run, in the provider's function shape.
+
+        A sync already leaves out tools the server cannot run; one that is here anyway (stored by
+        a server that could run it) is left out again, so the model is never told about it.
+        """
+        offered = []
+        for definition in definitions:
+            name = definition.get("name")
+            if name not in self._tools:
+                log.warning("chatbot definition offers %r, which this server cannot run; not offered", name)
+                continue
+            offered.append({"name": name, "description": definition.get("description", ""),
+                            "parameters": definition.get("parameters", {})})
+        return offered
 
     def invoke(self, name: str, raw_arguments: str, context: ToolContext, offered: set[str]) -> str:
         tool = self._tools.get(name)
@@ -67,6 +78,8 @@ class ToolRegistry:
             arguments = json.loads(raw_arguments or "{}")
         except json.JSONDecodeError as exc:
             return f"Error: the arguments were not valid JSON ({exc.msg})"
+        except RecursionError:
+            return "Error: the arguments are nested too deeply"
         if not isinstance(arguments, dict):
             return "Error: the arguments must be a JSON object"
         try:
@@ -76,3 +89,8 @@ class ToolRegistry:
         except Exception:
             log.exception("tool %s failed", name)
             return f"Error: the tool {name} failed unexpectedly"
+
+
+def default_registry() -> ToolRegistry:
+    """A fresh registry of the built-in tools (fresh, so a caller that adds its own changes only its copy)."""
+    return ToolRegistry((EXECUTE_SQL,))

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import NoReturn
 
+from app import protocol
 from app.sql.audit import record_audit
-from app.sql.executor import ExecutorUnavailable, QueryFailed, SqlExecutor
+from app.sql.executor import ExecutorUnavailable, QueryFailed
 from app.sql.guard import AccessPolicy, SqlRefused, check_sql
 from app.sql.results import QueryResult, model_view, summarize
-from app.tools.catalog import builtin_definition
-from app.tools.registry import Tool, ToolContext, ToolError
+from app.tools.base import Tool, ToolContext, ToolError
+
+__all__ = ["EXECUTE_SQL", "MAX_SQL_LENGTH", "chatbot_access_policy"]
 
 log = logging.getLogger(__name__)
 
@@ -26,59 +29,73 @@ def chatbot_access_policy(config: dict) -> AccessPolicy | None:
                                     operations)
 
 
-def make_execute_sql(executor: SqlExecutor, audit_pool, *, sample_rows: int) -> Tool:
-    definition = builtin_definition("execute_sql")
+def _audit(ctx: ToolContext, sql: str, verdict: str, reason: str | None, result: QueryResult | None = None,
+           duration_ms: float | None = None) -> None:
+    try:
+        with ctx.services.db.connection() as conn:
+            record_audit(conn, chatbot_id=ctx.chatbot_id, conversation_id=ctx.conversation_id,
+                         turn_id=ctx.turn_id, user_id=ctx.user_id, user_role=ctx.role, sql=sql,
+                         verdict=verdict, reason=reason, row_count=result.row_count if result else None,
+                         duration_ms=result.duration_ms if result else duration_ms,
+                         command=result.command if result else None)
+    except Exception:  # auditing must not hide the answer, but it must be loud
+        log.exception("could not record the SQL audit entry")
 
-    def audit(ctx: ToolContext, sql: str, verdict: str, reason: str | None, result: QueryResult | None = None,
-              duration_ms: float | None = None) -> None:
-        try:
-            with audit_pool.connection() as conn:
-                record_audit(conn, chatbot_id=ctx.chatbot_id, conversation_id=ctx.conversation_id,
-                             turn_id=ctx.turn_id, user_id=ctx.user_id, user_role=ctx.role, sql=sql,
-                             verdict=verdict, reason=reason, row_count=result.row_count if result else None,
-                             duration_ms=result.duration_ms if result else duration_ms,
-                             command=result.command if result else None)
-        except Exception:  # auditing must not hide the answer, but it must be loud
-            log.exception("could not record the SQL audit entry")
 
-    def refuse(ctx: ToolContext, sql: str, reason: str, verdict: str, duration_ms: float | None = None) -> None:
-        audit(ctx, sql, verdict, reason, duration_ms=duration_ms)
-        ctx.emit({"type": "query_result", "query": sql, "error": reason, "row_count": 0, "data": [],
-                  "truncated": False})
-        raise ToolError(reason)
+def _refuse(ctx: ToolContext, sql: str, reason: str, verdict: str, duration_ms: float | None = None) -> NoReturn:
+    _audit(ctx, sql, verdict, reason, duration_ms=duration_ms)
+    ctx.emit(protocol.query_result(sql, error=reason))
+    raise ToolError(reason)
 
-    def run(ctx: ToolContext, arguments: dict) -> str:
-        sql = arguments.get("sql")
-        description = arguments.get("description") or "running a query"
-        if not isinstance(sql, str) or not sql.strip():
-            refuse(ctx, str(sql or ""), "`sql` must be a non-empty string", "refused")
-        if not isinstance(description, str):
-            refuse(ctx, sql, "`description` must be a string", "refused")
-        if len(sql) > MAX_SQL_LENGTH:
-            refuse(ctx, sql[:MAX_SQL_LENGTH], f"The statement is longer than {MAX_SQL_LENGTH} characters", "refused")
-        ctx.emit({"type": "progress", "step": "querying", "message": "Querying database..."})
-        ctx.emit({"type": "progress", "step": "executing", "message": f"Executing: {description[:200]}"})
-        policy = chatbot_access_policy(ctx.chatbot_config)
-        if policy is None:
-            refuse(ctx, sql, "Operation not allowed: SELECT", "refused")
-        try:
-            checked = check_sql(sql, policy)
-        except SqlRefused as exc:
-            refuse(ctx, sql, exc.reason, "refused")
-        started = time.perf_counter()
-        try:
-            result = executor.run(sql, role=ctx.role, claims=ctx.claims, search_path_schema=policy.default_schema,
-                                  allow_writes=checked.writes, cancel=ctx.cancel)
-        except QueryFailed as exc:
-            refuse(ctx, sql, exc.reason, "failed", (time.perf_counter() - started) * 1000)
-        except ExecutorUnavailable:
-            log.exception("no database connection for execute_sql")
-            refuse(ctx, sql, "The database is not available right now", "failed",
-                   (time.perf_counter() - started) * 1000)
-        summary = summarize(result)
-        audit(ctx, sql, "executed", None, result)
-        ctx.emit({"type": "query_result", "query": sql, "summary": summary, "row_count": result.row_count,
-                  "data": result.rows, "truncated": result.truncated})
-        return model_view(result, sample_rows)
 
-    return Tool(definition["name"], definition["description"], definition["parameters"], run)
+def _run(ctx: ToolContext, arguments: dict) -> str:
+    sql = arguments.get("sql")
+    description = arguments.get("description") or "running a query"
+    if not isinstance(sql, str) or not sql.strip():
+        _refuse(ctx, str(sql or ""), "`sql` must be a non-empty string", "refused")
+    if not isinstance(description, str):
+        _refuse(ctx, sql, "`description` must be a string", "refused")
+    if len(sql) > MAX_SQL_LENGTH:
+        _refuse(ctx, sql[:MAX_SQL_LENGTH], f"The statement is longer than {MAX_SQL_LENGTH} characters", "refused")
+    ctx.emit(protocol.progress(protocol.Step.QUERYING, "Querying database..."))
+    ctx.emit(protocol.progress(protocol.Step.EXECUTING, f"Executing: {description[:200]}"))
+    policy = chatbot_access_policy(ctx.chatbot_config)
+    if policy is None:
+        _refuse(ctx, sql, "Operation not allowed: SELECT", "refused")
+    try:
+        checked = check_sql(sql, policy)
+    except SqlRefused as exc:
+        _refuse(ctx, sql, exc.reason, "refused")
+    started = time.perf_counter()
+    try:
+        result = ctx.services.sql.run(sql, role=ctx.role, claims=ctx.claims, search_path_schema=policy.default_schema,
+                                      allow_writes=checked.writes, cancel=ctx.cancel)
+    except QueryFailed as exc:
+        _refuse(ctx, sql, exc.reason, "failed", (time.perf_counter() - started) * 1000)
+    except ExecutorUnavailable:
+        log.exception("no database connection for execute_sql")
+        _refuse(ctx, sql, "The database is not available right now", "failed", (time.perf_counter() - started) * 1000)
+    summary = summarize(result)
+    _audit(ctx, sql, "executed", None, result)
+    ctx.emit(protocol.query_result(sql, summary=summary, row_count=result.row_count, data=result.rows,
+                                   truncated=result.truncated))
+    return model_view(result, ctx.services.settings.model_sample_rows)
+
+
+EXECUTE_SQL = Tool(
+    name="execute_sql",
+    description="Run one SQL statement against the database as the current user and return the resulting rows.",
+    parameters={
+        "type": "object",
+        "properties": {
+            "sql": {"type": "string", "description": "A single SQL statement. Only the operations and tables "
+                                                     "this assistant is allowed may be used."},
+            "description": {"type": "string", "description": "A short, human-readable summary of what the "
+                                                             "statement does, shown to the user."},
+        },
+        "required": ["sql", "description"],
+    },
+    # The chatbot's allowed operations and tables gate it, checked by the guard on every call.
+    scope=None,
+    run=_run,
+)

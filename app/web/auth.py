@@ -5,9 +5,10 @@ wrong credentials raise AuthError, which the error handlers turn into 401 AUTH_I
 """
 from __future__ import annotations
 
-from flask import current_app, g, request
+from flask import g, request
 
 from app.auth.request import Principal, principal_from_headers
+from app.web.context import web_context
 from app.web.errors import ApiError
 
 __all__ = ["current_principal", "presented_credentials", "require_admin"]
@@ -18,7 +19,7 @@ _CREDENTIAL_HEADERS = ("Authorization", "X-Service-Key", "apikey")
 def current_principal() -> Principal:
     """The caller of this request (computed once per request); anonymous without credentials."""
     if "principal" not in g:
-        settings = current_app.extensions["fluxbase.settings"]
+        settings = web_context().settings
         g.principal = principal_from_headers(settings, request.headers, request.args)
     return g.principal
 

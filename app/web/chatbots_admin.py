@@ -15,14 +15,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from app.chatbots import repository as repo
 from app.chatbots.annotations import ConfigError, validate_config
 from app.chatbots.policy import server_policy
 from app.chatbots.spec import is_valid_name
 from app.chatbots.sync_service import sync_directory, sync_payload
+from app.tools.registry import default_registry
+from app.web.context import web_context
 from app.web.auth import require_admin
+from app.web.chatbot_json import admin_object
 from app.web.errors import ApiError
 
 bp = Blueprint("chatbots_admin", __name__, url_prefix="/api/v1/admin/ai/chatbots")
@@ -34,15 +37,20 @@ def _admins_only() -> None:
 
 
 def _settings():
-    return current_app.extensions["fluxbase.settings"]
+    return web_context().settings
 
 
 def _db():
-    return current_app.extensions["fluxbase"].db.connection()
+    return web_context().runtime.db.connection()
+
+
+def _objects(rows: Iterable[repo.ChatbotRow]) -> list[dict[str, Any]]:
+    policy, registry = server_policy(_settings()), default_registry()
+    return [admin_object(row, policy, registry) for row in rows]
 
 
 def _object(row: repo.ChatbotRow) -> dict[str, Any]:
-    return repo.admin_object(row, server_policy(_settings()))
+    return _objects([row])[0]
 
 
 def _not_found() -> ApiError:
@@ -86,7 +94,7 @@ def list_admin():
         raise _invalid(f"invalid namespace {namespace!r}")
     with _db() as conn:
         rows = repo.list_chatbots(conn, namespace=namespace)
-    return {"chatbots": [_object(row) for row in rows], "count": len(rows)}
+    return {"chatbots": _objects(rows), "count": len(rows)}
 
 
 @bp.get("/<chatbot_id>")
@@ -117,7 +125,7 @@ def update(chatbot_id: str):
             raise _not_found()
         if changes or reset:
             try:
-                row = repo.update_config(conn, row, changes, reset=reset)
+                row = repo.update_config(conn, row, changes, registry=default_registry(), reset=reset)
             except ConfigError as exc:
                 raise _config_error(exc) from None
         if enabled is not None:

@@ -7,14 +7,16 @@ found by name, like an unlisted link.
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 
 from app.auth.request import Principal
 from app.chatbots import repository as repo
 from app.chatbots.discovery import DEFAULT_NAMESPACE
 from app.chatbots.policy import allows_anonymous, server_policy
 from app.chatbots.spec import ServerPolicy, is_valid_name
+from app.web.context import web_context
 from app.web.auth import current_principal
+from app.web.chatbot_json import public_object
 from app.web.errors import ApiError
 
 bp = Blueprint("chatbots_public", __name__, url_prefix="/api/v1/ai/chatbots")
@@ -29,15 +31,15 @@ def _visible(row: repo.ChatbotRow, principal: Principal, policy: ServerPolicy) -
 def _context() -> tuple[Principal, ServerPolicy]:
     # Credentials first: a bad token is a 401 even where nothing would be found.
     principal = current_principal()
-    return principal, server_policy(current_app.extensions["fluxbase.settings"])
+    return principal, server_policy(web_context().settings)
 
 
 @bp.get("")
 def list_public():
     principal, policy = _context()
-    with current_app.extensions["fluxbase"].db.connection() as conn:
+    with web_context().runtime.db.connection() as conn:
         rows = repo.list_chatbots(conn, public_only=True, enabled_only=True)
-    chatbots = [repo.public_object(row) for row in rows if _visible(row, principal, policy)]
+    chatbots = [public_object(row) for row in rows if _visible(row, principal, policy)]
     return {"chatbots": chatbots, "count": len(chatbots)}
 
 
@@ -47,7 +49,7 @@ def by_name(name: str):
     namespace = request.args.get("namespace") or None
     if not is_valid_name(name) or (namespace is not None and not is_valid_name(namespace)):
         raise ApiError(404, "CHATBOT_NOT_FOUND", NOT_FOUND_TEXT)
-    with current_app.extensions["fluxbase"].db.connection() as conn:
+    with web_context().runtime.db.connection() as conn:
         if namespace is not None:
             row = repo.get_by_name(conn, namespace, name)
             rows = [] if row is None else [row]
@@ -65,4 +67,4 @@ def by_name(name: str):
                            f"Chatbot {name!r} exists in several namespaces ({', '.join(namespaces)}); "
                            "pass ?namespace=", namespaces=namespaces)
         rows = preferred
-    return repo.public_object(rows[0])
+    return public_object(rows[0])

@@ -5,6 +5,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, request
 
+from app.web.context import web_context
+
 ALLOWED_HEADERS = "Authorization, Content-Type, apikey, X-Service-Key"
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 
@@ -22,7 +24,7 @@ def origin_allowed(settings, origin: str | None, host: str) -> bool:
 
 
 def init_app(app: Flask) -> None:
-    settings = app.extensions["fluxbase.settings"]
+    settings = web_context(app).settings
 
     @app.before_request
     def _preflight():

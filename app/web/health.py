@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
+from app.web.context import web_context
 from app.worker_presence import live_workers
 
 bp = Blueprint("health", __name__)
@@ -28,7 +29,7 @@ def _timed(check):
 
 @bp.get("/health")
 def health():
-    runtime = current_app.extensions["fluxbase"]
+    runtime = web_context().runtime
 
     def postgres():
         with runtime.db.connection(timeout=3) as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import socket
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 from flask_sock import ConnectionClosed, Sock
 
 from app.auth.request import principal_from_headers
@@ -12,6 +12,8 @@ from app.auth.tokens import AuthError
 from app.chat.hub import ChatHub
 from app.chat.outbox import Outbox
 from app.chat.session import ChatSession
+from app.protocol import Code, text_of
+from app.web.context import web_context
 from app.web.cors import origin_allowed
 from app.web.errors import error_response
 
@@ -23,12 +25,11 @@ HARD_FRAME_FACTOR = 16
 
 
 def init_app(app: Flask) -> None:
-    settings = app.extensions["fluxbase.settings"]
+    settings = web_context(app).settings
     app.config["SOCK_SERVER_OPTIONS"] = {
         "ping_interval": settings.ws_ping_seconds,
         "max_message_size": settings.ws_max_frame_bytes * HARD_FRAME_FACTOR,
     }
-    app.extensions["fluxbase.chat"] = ChatHub(app.extensions["fluxbase"])
     sock = Sock(app)
 
     @app.before_request
@@ -36,16 +37,16 @@ def init_app(app: Flask) -> None:
         if request.path != WS_PATH:
             return None
         if not origin_allowed(settings, request.headers.get("Origin"), request.host):
-            return error_response(403, "ORIGIN_NOT_ALLOWED", "origin not allowed")
+            return error_response(403, Code.ORIGIN_NOT_ALLOWED, text_of(Code.ORIGIN_NOT_ALLOWED))
         try:
             request.environ["fluxbase.principal"] = principal_from_headers(settings, request.headers, request.args)
         except AuthError as exc:
-            return error_response(401, "AUTH_INVALID", str(exc))
+            return error_response(401, Code.AUTH_INVALID, str(exc))
         return None
 
     @sock.route(WS_PATH)
     def chat_socket(ws):
-        _serve(ws, current_app.extensions["fluxbase.chat"], request.environ["fluxbase.principal"])
+        _serve(ws, web_context().chat, request.environ["fluxbase.principal"])
 
 
 def _serve(ws, hub: ChatHub, principal) -> None:

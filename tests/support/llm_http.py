@@ -31,7 +31,7 @@ from tests.support.llm_script import (
 )
 
 Endpoint = Literal["chat", "embeddings", "models", "unknown"]
-_Pause = Literal["ok", "disconnected", "released"]
+_Pause = Literal["ok", "disconnected", "released", "opened"]
 
 _OPENAI_ROUTE = re.compile(r"^/v1/(chat/completions|embeddings|models)$")
 _AZURE_ROUTE = re.compile(r"^/openai/deployments/([^/]+)/(chat/completions|embeddings)$")
@@ -56,6 +56,7 @@ class RecordedRequest:
     reply: Reply | None = None
     unexpected: bool = False
     stalled: bool = False
+    held: bool = False
     client_disconnected: bool = False
     finished_at: float | None = None  # set once the handler is done, however it ended
 
@@ -251,6 +252,10 @@ class _Handler(BaseHTTPRequestHandler):
         for sent, event in enumerate(stream_events(reply, ctx)):
             if limit is not None and sent >= limit:
                 break
+            if reply.gate is not None and sent == reply.hold_after:
+                self.server.llm.update_request(self.record, held=True)
+                if self._pause(None, gate=reply.gate) != "opened":
+                    return self._drop()
             if reply.delay_per_chunk and self._pause(reply.delay_per_chunk) != "ok":
                 return self._drop()
             if not self._send_chunk(b"data: " + json.dumps(event).encode() + b"\n\n"):
@@ -308,15 +313,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._mark_disconnected()
             return False
 
-    def _pause(self, seconds: float | None) -> _Pause:
-        """Wait `seconds` (None = forever) unless the client hangs up or stop/reset fires."""
+    def _pause(self, seconds: float | None, gate: Any = None) -> _Pause:
+        """Wait `seconds` (None = forever) unless the client hangs up, stop/reset fires or `gate` opens."""
         deadline = None if seconds is None else time.monotonic() + seconds
-        watch: list[Any] = [self.connection, self.waker]
+        watch: list[Any] = [self.connection, self.waker] + ([gate] if gate is not None else [])
         while True:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             readable, _, _ = select.select(watch, [], [], remaining)
             if self.waker in readable:
                 return "released"
+            if gate is not None and gate in readable:
+                return "opened"
             if self.connection in readable:
                 try:
                     peeked = self.connection.recv(1, socket.MSG_PEEK)
@@ -325,7 +332,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if not peeked:  # EOF: the client closed its side
                     self._mark_disconnected()
                     return "disconnected"
-                watch = [self.waker]  # stray bytes from the client; keep waiting on stop only
+                # Stray bytes from the client; keep waiting on stop (and the gate) only.
+                watch = [self.waker] + ([gate] if gate is not None else [])
             if not readable:
                 return "ok"
 

@@ -75,6 +75,26 @@ class ErrorSpec:
         return {"retry-after": str(int(value)) if float(value).is_integer() else str(value)}
 
 
+class Gate:
+    """Holds scripted streams mid-answer until the test opens it; one gate can hold many replies.
+
+    A socket that becomes (and stays) readable once opened, so every handler's `select` wakes."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self._r, self._w = socket.socketpair()
+        self.opened = False
+
+    def fileno(self) -> int:
+        return self._r.fileno()
+
+    def open(self) -> None:
+        if not self.opened:
+            self.opened = True
+            self._w.send(b"x")
+
+
 @dataclass(frozen=True)
 class Reply:
     """One scripted answer to one chat-completions request.
@@ -92,6 +112,8 @@ class Reply:
     stall_after: int | None = None
     cut_after: int | None = None
     delay_per_chunk: float = 0.0
+    hold_after: int | None = None          # with `gate`: send this many events, then wait for the gate
+    gate: Gate | None = field(default=None, compare=False)
 
     @property
     def finish_reason(self) -> str:
@@ -104,6 +126,8 @@ class Reply:
             return f"stall after {self.stall_after} chunks"
         if self.cut_after is not None:
             return f"cut after {self.cut_after} chunks"
+        if self.gate is not None:
+            return f"held after {self.hold_after} chunks: {self.text!r}"
         if self.tool_calls:
             return "tool calls " + ", ".join(c.name for c in self.tool_calls)
         return f"text {self.text!r}"
@@ -162,6 +186,11 @@ def stall_reply(after_chunks: int = 2, text: str | None = None) -> Reply:
 def cut_reply(after_chunks: int = 2, text: str | None = None) -> Reply:
     filler, pieces = _filler(after_chunks)
     return Reply(text=text or filler, chunks=pieces, cut_after=after_chunks)
+
+
+def held_reply(text: str, gate: Gate, *, after_chunks: int = 2, chunks: int = 5,
+               usage: tuple[int, int] | None = None) -> Reply:
+    return Reply(text=text, chunks=max(chunks, after_chunks + 1), usage=usage, hold_after=after_chunks, gate=gate)
 
 
 def slow_reply(text: str, delay_per_chunk: float, *, chunks: int = 5,

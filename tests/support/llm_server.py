@@ -21,17 +21,19 @@ from typing import Any
 
 from tests.support.llm_http import NO_REPLY_MESSAGE, Endpoint, LLMHTTPServer, RecordedRequest, Waker
 from tests.support.llm_script import (
+    Gate,
     Reply,
     ToolCall,
     cut_reply,
     error_reply,
+    held_reply,
     slow_reply,
     stall_reply,
     text_reply,
     tool_calls_reply,
 )
 
-__all__ = ["NO_REPLY_MESSAGE", "RecordedRequest", "Reply", "ScriptedLLM", "ToolCall"]
+__all__ = ["Gate", "NO_REPLY_MESSAGE", "RecordedRequest", "Reply", "ScriptedLLM", "ToolCall"]
 
 
 class ScriptedLLM:
@@ -123,6 +125,18 @@ class ScriptedLLM:
 
     def reply_cut(self, after_chunks: int = 2, text: str | None = None) -> Reply:
         return self._push(cut_reply(after_chunks, text))
+
+    def reply_held(self, text: str, gate: Gate | None = None, *, after_chunks: int = 2, chunks: int = 5,
+                   usage: tuple[int, int] | None = None) -> Gate:
+        """A streamed answer that pauses after `after_chunks` events until the test opens the gate
+        (returned; pass one to share it between replies). Holds a turn "in progress" without timing."""
+        gate = gate or Gate()
+        self._push(held_reply(text, gate, after_chunks=after_chunks, chunks=chunks, usage=usage))
+        return gate
+
+    def wait_for_held(self, n: int = 1, timeout: float = 10.0) -> bool:
+        """True once `n` requests are waiting at their gate."""
+        return self._wait(lambda: sum(r.held for r in self._requests) >= n, timeout)
 
     def reply_slow(self, text: str, delay_per_chunk: float, *, chunks: int = 5,
                    usage: tuple[int, int] | None = None) -> Reply:

@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,12 +81,14 @@ def start_worker(env: dict[str, str], log_dir: Path, name: str, concurrency: int
     args = [str(BIN / "celery"), "-A", "workers.main", "worker", "-P", "gevent", "--concurrency", str(concurrency),
             "-Q", "fluxbase", "--without-gossip", "--without-mingle", "--without-heartbeat",
             "--hostname", f"{name}@%h", "--loglevel", "INFO"]
-    return ManagedProcess(name, args, env, log_dir)
+    # The worker sizes its Redis pool from WORKER_CONCURRENCY, as the Procfile's command line does.
+    return ManagedProcess(name, args, {**env, "WORKER_CONCURRENCY": str(concurrency)}, log_dir)
 
 
-def start_web(env: dict[str, str], log_dir: Path, port: int) -> ManagedProcess:
+def start_web(env: dict[str, str], log_dir: Path, port: int, extra_args: Sequence[str] = ()) -> ManagedProcess:
+    """One gunicorn gevent worker; `extra_args` go before the app (e.g. `--worker-connections 12000`)."""
     args = [str(BIN / "gunicorn"), "--worker-class", "gevent", "--workers", "1", "--bind", f"127.0.0.1:{port}",
-            "--graceful-timeout", "5", "app.wsgi:application"]
+            "--graceful-timeout", "5", *extra_args, "app.wsgi:application"]
     return ManagedProcess("web", args, env, log_dir)
 
 

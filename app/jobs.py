@@ -1,4 +1,8 @@
-"""The Celery application, built from Settings (Flask's Celery pattern, without import-time config)."""
+"""Background jobs as both sides see them: the Celery application's configuration, task names and the queue.
+
+The web process only sends tasks by name; the worker registers the functions behind the names
+(workers/tasks.py). Living on the app side keeps every arrow pointing from workers/ to app/.
+"""
 from __future__ import annotations
 
 from celery import Celery
@@ -8,9 +12,12 @@ from config import Settings
 RUN_TURN = "fluxbase.run_turn"
 HOUSEKEEPING = "fluxbase.housekeeping"
 QUEUE = "fluxbase"
+# Beat's period for housekeeping (abandoned turns, lost endings).
+HOUSEKEEPING_SECONDS = 15.0
 
 
 def make_celery(settings: Settings) -> Celery:
+    """The Celery application (Flask's Celery pattern, built from Settings, never at import time)."""
     celery = Celery("fluxbase", set_as_current=False)
     celery.conf.update(
         broker_url=settings.redis_url,
@@ -24,6 +31,11 @@ def make_celery(settings: Settings) -> Celery:
         # older than the visibility timeout); beat's housekeeping re-enqueues them without waiting
         # for a restart (workers/housekeeping.py).
         broker_transport_options={"visibility_timeout": settings.celery_visibility_timeout},
+        # Sending a turn while Redis is down must fail within seconds (the socket then gets
+        # SERVICE_UNAVAILABLE), not hang on kombu's default retry policy.
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5,
+                                   "interval_max": 1.0},
+        broker_connection_timeout=3,
         task_ignore_result=True,
         result_backend=None,
         task_default_queue=QUEUE,
@@ -36,8 +48,12 @@ def make_celery(settings: Settings) -> Celery:
         worker_enable_remote_control=False,
         timezone="UTC",
         beat_schedule={
-            "housekeeping": {"task": HOUSEKEEPING, "schedule": 15.0},
+            "housekeeping": {"task": HOUSEKEEPING, "schedule": HOUSEKEEPING_SECONDS},
         },
         task_time_limit=settings.turn_timeout_seconds + 60,
     )
     return celery
+
+
+def enqueue_turn(celery: Celery, turn_id: str) -> None:
+    celery.send_task(RUN_TURN, args=[turn_id], queue=QUEUE)

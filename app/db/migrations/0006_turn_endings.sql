@@ -1,0 +1,8 @@
+-- The seq an ending was published with; NULL while it never reached Redis (Redis was down when the
+-- turn finished), so housekeeping can publish it later instead of leaving clients waiting.
+ALTER TABLE ai.turns ADD COLUMN IF NOT EXISTS ending_seq bigint;
+-- Turns finished before this migration are taken as published.
+UPDATE ai.turns SET ending_seq = 0 WHERE ending_seq IS NULL AND status IN ('done', 'cancelled', 'error');
+CREATE INDEX IF NOT EXISTS turns_unpublished_ending ON ai.turns (finished_at)
+  WHERE ending_seq IS NULL AND status IN ('done', 'cancelled', 'error');
+CREATE INDEX IF NOT EXISTS turns_assistant_message ON ai.turns (assistant_message_id);

@@ -1,0 +1,31 @@
+"""Telling "a backing service is down" apart from a bug: the former is SERVICE_UNAVAILABLE, never INTERNAL_ERROR."""
+from __future__ import annotations
+
+import psycopg
+import psycopg_pool
+import redis
+
+from app.db.connect import DatabaseUnavailable
+
+# Connection exceptions (08), operator intervention (57P01-57P05: shutdown, crash, cannot connect
+# now), insufficient resources (53: too many connections, out of disk).
+_UNAVAILABLE_PREFIXES = ("08", "57P", "53")
+
+
+class ServiceUnavailable(Exception):
+    """A backing service (PostgreSQL, Redis, the broker) cannot be reached right now."""
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, (ServiceUnavailable, DatabaseUnavailable, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed,
+                        redis.ConnectionError, redis.TimeoutError)):
+        return True
+    if isinstance(exc, psycopg.Error):
+        state = exc.sqlstate
+        if state is None:
+            # Raised by the client itself: a broken or closed connection, a failed connect.
+            return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+        return state.startswith(_UNAVAILABLE_PREFIXES)
+    # kombu's OperationalError: the broker refused or dropped the connection while sending a task.
+    module = type(exc).__module__ or ""
+    return module.startswith("kombu") and type(exc).__name__ == "OperationalError"

@@ -1,0 +1,27 @@
+"""The one typed way for web code to reach the process's shared objects (no string keys elsewhere)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+
+from app.chat.hub import ChatHub
+from app.runtime import Runtime
+from config import Settings
+
+_KEY = "fluxbase"
+
+
+@dataclass(frozen=True)
+class WebContext:
+    settings: Settings
+    runtime: Runtime
+    chat: ChatHub
+
+
+def install(app: Flask, context: WebContext) -> None:
+    app.extensions[_KEY] = context
+
+
+def web_context(app: Flask | None = None) -> WebContext:
+    return (app or current_app).extensions[_KEY]

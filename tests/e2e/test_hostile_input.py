@@ -1,0 +1,186 @@
+"""What a clumsy or hostile client sends, over a real socket: every bad frame gets its own code, the
+socket stays usable, and nothing reaches PostgreSQL or the JSON parser that they cannot take."""
+import json
+import threading
+import time
+import uuid
+
+import pytest
+
+from app.auth.tokens import mint
+from tests.conftest import ALICE, BOB, TEST_SECRET
+
+
+def content(events):
+    return "".join(e["delta"] for e in events if e["type"] == "content")
+
+
+@pytest.mark.parametrize("build,code", [
+    (lambda c: json.dumps({"type": "message", "conversation_id": c, "content": "a\x00b"}), "INVALID_MESSAGE"),
+    # A lone surrogate only exists as a JSON escape; json.dumps would refuse to write the raw character.
+    (lambda c: '{"type": "message", "conversation_id": "%s", "content": "x \\ud800 y"}' % c, "INVALID_MESSAGE"),
+    (lambda c: '{"type": "message", "conversation_id": "%s", "content": "ok", "extra": %s}'
+     % (c, "[" * 20000 + "]" * 20000), "INVALID_MESSAGE"),
+    (lambda c: "[" * 20000 + "]" * 20000, "INVALID_MESSAGE"),
+    (lambda c: json.dumps({"type": "start_chat", "chatbot": "shop\x00", "namespace": "tests"}), "INVALID_MESSAGE"),
+    (lambda c: '{"type": "start_chat", "chatbot": "sh\\ud83dop", "namespace": "tests"}', "INVALID_MESSAGE"),
+    (lambda c: json.dumps({"type": "start_chat", "chatbot": "../../etc", "namespace": "tests"}), "CHATBOT_NOT_FOUND"),
+    (lambda c: json.dumps({"type": "start_chat", "chatbot": "shop", "namespace": "tests", "conversation_id": c,
+                           "last_seq": 10**30}), "INVALID_MESSAGE"),
+    (lambda c: json.dumps({"type": "start_chat", "chatbot": "shop", "namespace": "tests", "last_seq": 1.5}),
+     "INVALID_MESSAGE"),
+    (lambda c: '{"type": "start_chat", "chatbot": "shop", "namespace": "tests", "last_seq": 1%s}' % ("0" * 5000),
+     "INVALID_MESSAGE"),
+    (lambda c: json.dumps({"type": "cancel", "conversation_id": c + "\x00"}), "INVALID_MESSAGE"),
+    (lambda c: json.dumps({"type": "auth"}), "INVALID_MESSAGE"),
+    (lambda c: json.dumps({"type": "auth", "token": "not-a-jwt"}), "AUTH_INVALID"),
+])
+def test_bad_frames_get_their_code_and_the_socket_stays_usable(chat, llm, build, code):
+    client = chat()
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    client.send(build(conversation))
+    error = client.until_type("error")[-1]
+    assert error["code"] == code, error
+    llm.reply_text("still fine")
+    assert client.ask(conversation, "are you there?")[-1]["type"] == "done"
+
+
+def test_a_last_seq_ahead_of_the_server_does_not_hide_the_next_turn(chat, llm):
+    client = chat()
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    llm.reply_text("first")
+    first = client.ask(conversation, "one")
+    again = chat()
+    resumed = again.start_chat("shop", namespace="tests", conversation_id=conversation, last_seq=10**9)
+    assert resumed["type"] == "chat_started" and resumed["seq"] == first[-1]["seq"]
+    llm.reply_text("second answer")
+    events = again.ask(conversation, "two")
+    assert content(events) == "second answer" and events[0]["seq"] == first[-1]["seq"] + 1
+
+
+def test_an_expired_conversation_takes_no_more_turns_on_a_socket_already_attached(chat, llm, owner_conn):
+    client = chat()
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    owner_conn.execute("update ai.conversations set expires_at = now() - interval '1 second' where id = %s",
+                       (conversation,))
+    client.send({"type": "message", "conversation_id": conversation, "content": "still there?"})
+    error = client.until_type("error")[-1]
+    assert error["code"] == "CONVERSATION_NOT_FOUND" and error["conversation_id"] == conversation
+    stored = owner_conn.execute("select count(*) from ai.messages where conversation_id = %s",
+                                (conversation,)).fetchone()[0]
+    assert stored == 0
+
+
+def test_a_message_resent_every_few_ms_while_the_turn_finishes_never_gets_an_internal_error(chat, llm):
+    """The worker closing a turn and a new message racing for the same conversation: TURN_IN_PROGRESS or
+    a started turn, never a deadlock surfacing as INTERNAL_ERROR."""
+    turns = 25
+    client = chat()
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    for i in range(turns - 1):
+        llm.reply_text(f"answer {i}", chunks=2)
+    last_gate = llm.reply_held("the last answer", after_chunks=1)  # keeps the last turn running
+    started = threading.Event()
+    stop = threading.Event()
+    frame = json.dumps({"type": "message", "conversation_id": conversation, "content": "again"})
+
+    def spam():
+        while not stop.is_set():
+            client.ws.send(frame)
+            stop.wait(0.004)
+
+    sender = threading.Thread(target=spam, daemon=True)
+    sender.start()
+    codes, dones, thinking = [], 0, 0
+    try:
+        deadline = time.monotonic() + 60
+        while thinking < turns and time.monotonic() < deadline:
+            event = client.recv(30)
+            if event["type"] == "error":
+                codes.append(event["code"])
+            elif event["type"] == "progress" and event["step"] == "thinking":
+                thinking += 1
+            elif event["type"] == "done":
+                dones += 1
+        started.set()
+    finally:
+        stop.set()
+        sender.join(5)
+    assert thinking == turns
+    assert llm.wait_for_held(1)
+    last_gate.open()
+    rest = client.until(lambda e: e["type"] == "done")
+    codes += [e["code"] for e in rest if e["type"] == "error"]
+    assert set(codes) <= {"TURN_IN_PROGRESS"} and codes, set(codes)
+    assert dones + 1 == turns
+
+
+def expiring_token(user, seconds_left: float) -> str:
+    # The server accepts a token up to 10 s past its exp (clock skew), so "expires in N s" is
+    # exp = now - 10 + N.
+    return mint(TEST_SECRET, role="authenticated", user_id=user, ttl_seconds=int(-10 + seconds_left))
+
+
+def wait_for_expiry(client, conversation):
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        client.send({"type": "message", "conversation_id": conversation, "content": "x"})
+        error = client.until_type("error")[-1]
+        if error["code"] == "AUTH_EXPIRED":
+            return error
+        assert error["code"] == "TURN_IN_PROGRESS", error
+    raise AssertionError("the token never expired")
+
+
+def test_an_expired_token_stops_new_work_on_an_open_socket_and_a_fresh_one_resumes_it(web, test_chatbots, llm,
+                                                                                      chat):
+    from tests.support.chat_client import ChatClient
+
+    client = ChatClient(web, expiring_token(ALICE, 2))
+    try:
+        conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+        gate = llm.reply_held("an answer that outlives the token", after_chunks=2)
+        client.send({"type": "message", "conversation_id": conversation, "content": "long one"})
+        assert llm.wait_for_held(1)
+        error = wait_for_expiry(client, conversation)
+        assert error["conversation_id"] == conversation
+        assert client.start_chat("shop", namespace="tests")["code"] == "AUTH_EXPIRED"
+        gate.open()  # the turn that was running when the token expired still finishes
+        assert client.until_type("done")[-1]["conversation_id"] == conversation
+
+        client.send({"type": "auth", "token": mint(TEST_SECRET, role="authenticated", user_id=BOB)})
+        assert client.until_type("error")[-1]["code"] == "AUTH_INVALID"  # someone else's token
+        fresh = mint(TEST_SECRET, role="authenticated", user_id=ALICE, ttl_seconds=600)
+        client.send({"type": "auth", "token": fresh})
+        renewed = client.until_type("authenticated", "error")[-1]
+        assert renewed["type"] == "authenticated" and renewed["expires_at"] > time.time() + 500
+        llm.reply_text("back again")
+        assert content(client.ask(conversation, "hello again")) == "back again"
+    finally:
+        client.close()
+
+
+def test_cancel_still_works_after_the_token_expired(web, test_chatbots, llm, chat):
+    from tests.support.chat_client import ChatClient
+
+    client = ChatClient(web, expiring_token(ALICE, 2))
+    try:
+        conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+        llm.reply_held("never finished", after_chunks=2)
+        client.send({"type": "message", "conversation_id": conversation, "content": "go"})
+        assert llm.wait_for_held(1)
+        wait_for_expiry(client, conversation)
+        client.send({"type": "cancel", "conversation_id": conversation})
+        assert client.until_type("cancelled")[-1]["conversation_id"] == conversation
+    finally:
+        client.close()
+
+
+def test_a_socket_cannot_follow_another_users_conversation_by_guessing_its_id(chat):
+    alice = chat(ALICE)
+    conversation = alice.start_chat("shop", namespace="tests")["conversation_id"]
+    mallory = chat(BOB)
+    mallory.send({"type": "message", "conversation_id": conversation, "content": "hi"})
+    assert mallory.until_type("error")[-1]["code"] == "NO_SESSION"
+    mallory.send({"type": "cancel", "conversation_id": str(uuid.UUID(conversation))})
+    assert mallory.until_type("error")[-1]["code"] == "NO_SESSION"

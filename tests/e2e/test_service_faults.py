@@ -1,0 +1,234 @@
+"""Services failing under a live turn: Redis restarted or away mid-stream, PostgreSQL down, many turns
+at once. Each runs on a stack of its own (tests/support/stack.py)."""
+import json
+import time
+import urllib.error
+import urllib.request
+
+import psycopg
+import pytest
+
+from tests.conftest import token_for
+from tests.support.chat_client import ChatClient
+from tests.support.llm_server import Gate
+from tests.support.processes import wait_until
+
+WORDS = [f"w{i}" for i in range(200)]
+TEXT = " ".join(WORDS)
+
+
+@pytest.fixture(scope="module")
+def stack(base_env, database, workdir):
+    from tests.support.stack import isolated_stack
+
+    with isolated_stack(base_env, workdir, "faults-redis") as running:
+        yield running
+
+
+def turn_events(events, message_id=None):
+    return [e for e in events if "message_id" in e and (message_id is None or e["message_id"] == message_id)]
+
+
+def answer(events):
+    """The text the client ends up with: the deltas, or the stored answer an ending brought after a loss."""
+    ending = next(e for e in events if e["type"] in ("done", "error", "cancelled"))
+    if "content" in ending:
+        return ending["content"]
+    return "".join(e["delta"] for e in events if e["type"] == "content")
+
+
+def assert_numbering(events):
+    seqs = [e["seq"] for e in events if e["type"] not in ("chat_started", "events_lost")]
+    assert seqs == sorted(set(seqs)), "seq went backwards or repeated"
+
+
+def test_a_redis_restart_mid_stream_loses_nothing_silently(stack, llm):
+    llm.reset()
+    client = ChatClient(stack.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+    try:
+        conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+        gate = llm.reply_held(TEXT, after_chunks=41, chunks=200)  # the role chunk, then 40 words
+        client.send({"type": "message", "conversation_id": conversation, "content": "two hundred words"})
+        client.until(lambda e: len([x for x in client.events if x["type"] == "content"]) >= 40)
+        assert llm.wait_for_held(1)
+        stack.redis.stop()
+        stack.redis.start()  # nothing persisted: every counter, buffer and subscription is gone
+        gate.open()
+        events = client.until_type("done", "error", timeout=60)
+        every = list(client.events)
+        assert events[-1]["type"] == "done", events[-1]
+        assert answer(every) == TEXT
+        if not any(e["type"] == "events_lost" for e in every):
+            assert "".join(e["delta"] for e in every if e["type"] == "content") == TEXT
+        assert_numbering(every)
+        llm.assert_complete()
+    finally:
+        client.close()
+
+
+def test_events_published_while_redis_is_away_are_reported_and_the_answer_recovered(stack, llm, owner_conn):
+    llm.reset()
+    client = ChatClient(stack.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+    try:
+        conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+        llm.reply_text("warm up")
+        assert client.ask(conversation, "first")[-1]["type"] == "done"
+        gate = llm.reply_held(TEXT, after_chunks=41, chunks=200)
+        client.send({"type": "message", "conversation_id": conversation, "content": "two hundred words"})
+        before = len([e for e in client.events if e["type"] == "content"])
+        client.until(lambda e: len([x for x in client.events if x["type"] == "content"]) >= before + 40)
+        assert llm.wait_for_held(1)
+        stack.redis.stop()
+        gate.open()  # the worker streams the rest while nothing can be published
+
+        def closed():
+            row = owner_conn.execute("select status from ai.turns where conversation_id = %s "
+                                     "order by created_at desc limit 1", (conversation,)).fetchone()
+            return row[0] == "done"
+
+        wait_until(closed, 30, "the turn to finish while Redis is away")
+        stack.redis.start()
+        client.until_type("done", "error", timeout=60)
+        every = list(client.events)
+        lost = [e for e in every if e["type"] == "events_lost"]
+        assert lost, "the loss was not reported"
+        ending = [e for e in every if e["type"] == "done"][-1]
+        assert ending["content"] == TEXT
+        assert_numbering(every)
+        # The conversation goes on, numbered above everything the client has seen.
+        llm.reply_text("after the outage")
+        later = client.ask(conversation, "still there?")
+        assert "".join(e["delta"] for e in later if e["type"] == "content") == "after the outage"
+        assert min(e["seq"] for e in later if "message_id" in e) > max(e["seq"] for e in every if "seq" in e)
+        llm.assert_complete()
+    finally:
+        client.close()
+
+
+def test_resuming_after_redis_lost_the_buffer_says_so(stack, llm):
+    llm.reset()
+    client = ChatClient(stack.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+    try:
+        conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+        gate = llm.reply_held(TEXT, after_chunks=21, chunks=200)
+        client.send({"type": "message", "conversation_id": conversation, "content": "words"})
+        client.until(lambda e: len([x for x in client.events if x["type"] == "content"]) >= 20)
+        last_seq = max(e["seq"] for e in client.events if "message_id" in e)
+        client.close()
+        assert llm.wait_for_held(1)
+        stack.redis.stop()
+        stack.redis.start()
+        gate.open()
+        wait_until(lambda: llm.requests and llm.requests[-1].finished_at, 30, "the stream to end")
+        again = ChatClient(stack.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+        try:
+            resumed = again.start_chat("shop", namespace="tests", conversation_id=conversation, last_seq=last_seq)
+            assert resumed["type"] == "chat_started"
+            again.until_type("done", timeout=60)
+            lost = [e for e in again.events if e["type"] == "events_lost"]
+            done = [e for e in again.events if e["type"] == "done"][-1]
+            # Either everything from last_seq on was still kept (no loss), or the client is told and
+            # the ending carries the whole answer.
+            if lost:
+                assert done["content"] == TEXT
+            else:
+                got = "".join(e["delta"] for e in again.events if e["type"] == "content")
+                assert TEXT.endswith(got) and len(got) >= len(TEXT) - len(" ".join(WORDS[:20])) - 1
+        finally:
+            again.close()
+        llm.assert_complete()
+    finally:
+        client.close()
+
+
+def test_many_turns_at_once_hold_a_bounded_number_of_redis_connections(base_env, database, workdir, llm):
+    """120 streaming turns in flight on one worker of 120 greenlets: a connection per running turn
+    (the cancel watcher held one each) exhausted the Redis pool and ended turns with INTERNAL_ERROR."""
+    from tests.support.stack import isolated_stack
+
+    turns, per_socket = 120, 20
+    llm.reset()
+    with isolated_stack(base_env, workdir, "faults-load", worker_concurrency=turns) as running:
+        gate = Gate()
+        for _ in range(turns):
+            llm.reply_held("a streamed answer of several words", gate, after_chunks=2, chunks=6)
+        clients = [ChatClient(running.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+                   for _ in range(turns // per_socket)]
+        try:
+            conversations = {}
+            for client in clients:
+                for _ in range(per_socket):
+                    conversations[client.start_chat("shop", namespace="tests")["conversation_id"]] = client
+            for conversation, client in conversations.items():
+                client.send({"type": "message", "conversation_id": conversation, "content": "go"})
+            assert llm.wait_for_held(turns, timeout=60), f"{sum(r.held for r in llm.requests)} held"
+            redis_client = running.redis_client()
+            names = [c.get("name") for c in redis_client.client_list()]
+            redis_client.close()
+            worker_connections = names.count("fluxbase-worker")
+            assert 0 < worker_connections <= 20, names
+            gate.open()
+            endings = {}
+            for client in clients:
+                mine = {c for c, owner in conversations.items() if owner is client}
+                while len([c for c in mine if c in endings]) < len(mine):
+                    event = client.recv(60)
+                    if event["type"] in ("done", "error", "cancelled"):
+                        endings[event["conversation_id"]] = event.get("code", event["type"])
+            assert sorted(set(endings.values())) == ["done"], {v: list(endings.values()).count(v) for v in endings.values()}
+        finally:
+            for client in clients:
+                client.close()
+        llm.assert_complete()
+
+
+def test_postgres_down_fails_fast_with_a_clear_code_and_recovers(base_env, database, workdir, llm):
+    from tests.support.stack import isolated_stack
+
+    llm.reset()
+    with isolated_stack(base_env, workdir, "faults-pg", own_postgres=True,
+                        env={"DB_ACQUIRE_TIMEOUT_SECONDS": "2"}) as running:
+        client = ChatClient(running.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+        try:
+            conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+            running.postgres.stop()
+            for frame in ({"type": "start_chat", "chatbot": "shop", "namespace": "tests"},
+                          {"type": "message", "conversation_id": conversation, "content": "hello?"}):
+                began = time.monotonic()
+                client.send(frame)
+                error = client.until_type("error", "chat_started", timeout=30)[-1]
+                assert error.get("code") == "SERVICE_UNAVAILABLE", error
+                assert error["retry_after"] > 0 and time.monotonic() - began < 8
+            began = time.monotonic()
+            with pytest.raises(urllib.error.HTTPError) as info:
+                urllib.request.urlopen(f"{running.web}/api/v1/ai/chatbots", timeout=30)
+            assert info.value.code == 503 and time.monotonic() - began < 8
+            body = json.loads(info.value.read())
+            assert body["code"] == "SERVICE_UNAVAILABLE" and info.value.headers["Retry-After"]
+            with pytest.raises(urllib.error.HTTPError) as health:
+                urllib.request.urlopen(f"{running.web}/health", timeout=30)
+            assert health.value.code == 503 and not json.loads(health.value.read())["checks"]["postgres"]["ok"]
+
+            running.postgres.start()
+            wait_until(lambda: _status(f"{running.web}/health") == 200, 60, "health to recover")
+            llm.reply_text("back")
+            again = client.start_chat("shop", namespace="tests", conversation_id=conversation)
+            assert again["type"] == "chat_started"
+            assert client.ask(conversation, "and now?")[-1]["type"] == "done"
+            with psycopg.connect(running.settings.database_url) as conn:
+                stored = conn.execute("select count(*) from ai.messages where conversation_id = %s",
+                                      (conversation,)).fetchone()[0]
+            assert stored == 2  # the refused message was not half-stored
+        finally:
+            client.close()
+        llm.assert_complete()
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return 0

@@ -1,0 +1,89 @@
+"""Publishing one attempt's events: numbered above everything the conversation has seen, and never
+stopping the turn when Redis is away.
+
+Each event is published with the highest seq this attempt knows of as the floor, so after a Redis
+restart numbering continues where the client stands instead of reusing numbers it has seen.
+While Redis cannot be reached, events are dropped (the turn goes on, and PostgreSQL gets the whole
+answer); the first event that gets through afterwards is preceded by `events_lost`, so the
+client knows and gets the stored answer with the ending. The ending itself is retried for a while;
+if it never gets through, housekeeping publishes it later (app/chat/repository.py, ending_seq).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import redis
+
+from app import protocol
+from app.streaming.bus import StreamBus
+
+log = logging.getLogger(__name__)
+
+# After a failed publish, skip Redis for this long instead of stalling the stream on every delta.
+RETRY_INTERVAL_SECONDS = 0.5
+# How long the ending is retried before it is left to housekeeping (keep well under its grace).
+ENDING_RETRY_SECONDS = 20.0
+
+
+class TurnEmitter:
+    def __init__(self, bus: StreamBus, conversation_id: str, message_id: str, floor: int):
+        self._bus = bus
+        self._conversation_id = conversation_id
+        self._message_id = message_id
+        self._lock = threading.Lock()  # tools run in parallel and emit from several greenlets
+        self._first = True
+        self._dropped = 0
+        self._retry_at = 0.0
+        self._wait = threading.Event()
+        self.last_seq = floor
+
+    def __call__(self, event: dict) -> None:
+        """Best effort: a client event that cannot be published now is dropped and reported."""
+        with self._lock:
+            if self._dropped and time.monotonic() < self._retry_at:
+                self._dropped += 1
+                return
+            try:
+                self._flush_loss()
+                self._publish(event)
+            except redis.RedisError as exc:
+                self._note_drop(exc)
+
+    def finish(self, ending: dict, retry_seconds: float = ENDING_RETRY_SECONDS) -> int | None:
+        """Publish the ending, retrying while Redis is away; its seq, or None if it never got through."""
+        deadline = time.monotonic() + retry_seconds
+        pause = 0.1
+        while True:
+            with self._lock:
+                try:
+                    self._flush_loss()
+                    return self._publish(ending)
+                except redis.RedisError as exc:
+                    log.warning("could not publish the ending of message %s yet: %s", self._message_id, exc)
+            if time.monotonic() + pause > deadline:
+                log.warning("the ending of message %s could not be published; housekeeping will", self._message_id)
+                return None
+            self._wait.wait(pause)
+            pause = min(pause * 2, 2.0)
+
+    def _flush_loss(self) -> None:
+        if self._dropped:
+            self._publish(protocol.events_lost(None, None, self._message_id))
+            log.warning("published events_lost for message %s after %d dropped event(s)",
+                        self._message_id, self._dropped)
+            self._dropped = 0
+
+    def _publish(self, event: dict) -> int:
+        seq = self._bus.publish(self._conversation_id, {**event, "message_id": self._message_id},
+                                turn_start=self._first, floor=self.last_seq)
+        self._first = False
+        self.last_seq = max(self.last_seq, seq)
+        return seq
+
+    def _note_drop(self, exc: Exception) -> None:
+        if not self._dropped:
+            log.warning("Redis unavailable, dropping events of message %s: %s", self._message_id, exc)
+        self._dropped += 1
+        self._retry_at = time.monotonic() + RETRY_INTERVAL_SECONDS

@@ -1,0 +1,74 @@
+"""How an attempt ends: one table from what stopped it to the turn's status and protocol ending, and
+publishing endings that never reached Redis.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app import protocol
+from app.chat import repository as conversations
+from app.protocol import Code, ProtocolError
+from app.providers.base import NoProviderConfigured, ProviderAuthError, ProviderError
+from workers.loop import TurnCancelled, TurnOutcome, TurnTimedOut
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Ending:
+    status: str             # done | cancelled | error, as stored on the turn
+    code: Code | None
+    event: dict
+
+
+def _error(code: Code, message: str | None = None, retry_after: float | None = None) -> Ending:
+    return Ending("error", code, protocol.error(code, message, retry_after=retry_after))
+
+
+def _provider_error(exc: ProviderError) -> Ending:
+    if isinstance(exc, ProviderAuthError):
+        return _error(Code.PROVIDER_AUTH_FAILED)
+    return _error(Code.PROVIDER_ERROR, f"{protocol.text_of(Code.PROVIDER_ERROR)}: {exc.detail}", exc.retry_after)
+
+
+# First match wins; anything else is a server fault (INTERNAL_ERROR, details only in the log).
+FAILURES: tuple[tuple[type[BaseException], Callable[[BaseException], Ending]], ...] = (
+    (TurnCancelled, lambda exc: Ending("cancelled", None, protocol.cancelled())),
+    (TurnTimedOut, lambda exc: _error(Code.INTERNAL_ERROR, "The answer took too long and was stopped")),
+    (NoProviderConfigured, lambda exc: _error(Code.NO_PROVIDER)),
+    (ProviderError, _provider_error),
+    (ProtocolError, lambda exc: _error(exc.code, exc.message, exc.retry_after)),
+)
+
+
+def ending_for(exc: BaseException, turn_id: str) -> Ending:
+    for kind, build in FAILURES:
+        if isinstance(exc, kind):
+            return build(exc)
+    # Also gevent.Timeout from Celery's hard time limit.
+    log.error("turn %s failed", turn_id, exc_info=exc)
+    return _error(Code.INTERNAL_ERROR)
+
+
+def success(outcome: TurnOutcome) -> Ending:
+    return Ending("done", None, protocol.done(outcome.usage.as_dict()))
+
+
+def publish_recovered(bus, turn: conversations.ClosedTurn) -> int | None:
+    """Publish a closed turn's ending that never reached clients, as rebuilt from PostgreSQL.
+
+    Clients may have missed any of the turn's events, so it says so (`events_lost`) and the ending
+    carries the stored answer (`content`). Skipped when the latest turn's buffer already holds
+    an ending for the message (the publish worked, only its bookkeeping did not).
+    """
+    kept = bus.replay(turn.conversation_id, None).events
+    if any(e.get("message_id") == turn.assistant_message_id and protocol.is_ending(e) for e in kept):
+        return max(e["seq"] for e in kept)
+    floor = max([turn.conversation_last_seq, *(e["seq"] for e in kept)])
+    mine = any(e.get("message_id") == turn.assistant_message_id for e in kept)
+    lost = {**protocol.events_lost(None, None, turn.assistant_message_id), "message_id": turn.assistant_message_id}
+    seq = bus.publish(turn.conversation_id, lost, turn_start=not mine, floor=floor)
+    ending = {**conversations.ending_event(turn), "content": turn.content or "", "recovered": True}
+    return bus.publish(turn.conversation_id, ending, floor=seq)

@@ -1,0 +1,105 @@
+"""Planning an attempt: everything it needs, read once from the database into a frozen `TurnPlan`.
+
+The plan decides who the model-written SQL runs as, which tools are offered, what the model is
+told and which provider answers; running the attempt (workers/turn.py) only carries it out.
+A refusal found while planning (the chatbot was disabled meanwhile, a retry after a committed
+write) is a ProtocolError, which becomes the turn's ending.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from psycopg import Connection
+
+from app.chat.repository import StoredMessage, TurnContext, history
+from app.chat.templates import load_settings, render
+from app.chatbots import repository as chatbots
+from app.chatbots.policy import server_policy
+from app.protocol import Code, ProtocolError
+from app.providers.base import CompletionOptions, Provider
+from app.sql.audit import turn_wrote_data
+from app.tools.sql_tool import chatbot_access_policy
+from workers.prompt import PromptInput, build_messages
+
+if TYPE_CHECKING:
+    from workers.services import WorkerServices
+
+END_USER_ROLES = ("anon", "authenticated")
+
+
+@dataclass(frozen=True)
+class EndUser:
+    """Whom tools act for. Model-written SQL runs as `authenticated` for a signed-in user (admins
+    included) and as `anon` for everyone else, service-key callers too: never with more than an
+    end user's rights."""
+
+    user_id: str | None
+    role: str
+    claims: dict = field(hash=False)
+
+
+@dataclass(frozen=True)
+class TurnLimits:
+    max_tool_rounds: int
+    deadline: float             # time.monotonic() value
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class TurnPlan:
+    started: TurnContext
+    chatbot: chatbots.ChatbotRecord
+    end_user: EndUser
+    history: tuple[StoredMessage, ...]
+    tool_definitions: tuple[dict, ...]   # what the chatbot declares; the registry offers those it can run
+    offered_tools: tuple[str, ...]
+    prompt: PromptInput
+    provider: Provider
+    options: CompletionOptions
+    limits: TurnLimits
+
+    @property
+    def messages(self) -> list[dict]:
+        return build_messages(self.prompt, self.history, self.started.user_content)
+
+
+def end_user_of(user_id: str | None, user_role: str) -> EndUser:
+    role = "authenticated" if user_role in ("authenticated", "admin") and user_id else "anon"
+    claims = {"role": role, **({"sub": user_id} if user_id else {})}
+    return EndUser(user_id, role, claims)
+
+
+def build_plan(conn: Connection, services: WorkerServices, started: TurnContext) -> TurnPlan:
+    settings = services.settings
+    turn, conversation = started.turn, started.conversation
+    if turn.attempts > 1 and turn_wrote_data(conn, turn.id):
+        raise ProtocolError(Code.INTERNAL_ERROR, "The answer was interrupted after it changed data; it is not "
+                                                 "repeated. Check the data and ask again.")
+    chatbot = chatbots.get_record(conn, conversation.chatbot_id, policy=server_policy(settings))
+    if chatbot is None or not chatbot.enabled:
+        raise ProtocolError(Code.CHATBOT_NOT_FOUND)
+    config = chatbot.config
+    end_user = end_user_of(conversation.user_id, conversation.user_role)
+    offered = tuple(tool["name"] for tool in services.registry.offered(list(chatbot.tools)))
+    template_settings = load_settings(conn, list(config.get("required_settings", [])), conversation.user_id)
+    policy = chatbot_access_policy(config)
+    schema = (services.schema_cache.describe(conn, (chatbot.id, chatbot.version, end_user.role), policy, end_user.role)
+              if policy is not None and "execute_sql" in offered else None)
+    prompt = PromptInput(
+        chatbot_prompt=render(chatbot.system_prompt, user_id=conversation.user_id, namespace=chatbot.namespace,
+                              settings=template_settings),
+        response_language=config["response_language"], now=datetime.now(timezone.utc), tool_names=offered,
+        schema_description=schema)
+    return TurnPlan(
+        started=started, chatbot=chatbot, end_user=end_user,
+        history=tuple(history(conn, conversation.id, before_turn=turn.id)),
+        tool_definitions=tuple(chatbot.tools), offered_tools=offered, prompt=prompt,
+        provider=services.provider_for(config.get("provider")),
+        options=CompletionOptions(model=config.get("model"), max_tokens=config["max_tokens"],
+                                  temperature=config["temperature"]),
+        limits=TurnLimits(max_tool_rounds=settings.max_tool_rounds,
+                          deadline=time.monotonic() + settings.turn_timeout_seconds,
+                          max_tokens=config["max_tokens"]))
