@@ -8,6 +8,7 @@ test keeps the two in step.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -56,7 +57,7 @@ class ErrorSpec:
 _SPECS = (
     ErrorSpec(Code.AUTH_REQUIRED, "Authentication required", 401, when="the chatbot needs a signed-in user, or an admin endpoint was called without credentials"),
     ErrorSpec(Code.AUTH_INVALID, "Invalid credentials", 401, when="a token or key was presented but is wrong or expired (HTTP, before the upgrade)"),
-    ErrorSpec(Code.AUTH_EXPIRED, "The token has expired; send a fresh one in an `auth` frame", 401, when="the socket's token expired; `start_chat` and `message` are refused until an `auth` frame renews it"),
+    ErrorSpec(Code.AUTH_EXPIRED, "The token has expired; send a fresh one in an auth frame", 401, when="the socket's token expired; `start_chat` and `message` are refused until an `auth` frame renews it"),
     ErrorSpec(Code.ORIGIN_NOT_ALLOWED, "Origin not allowed", 403, when="a browser origin outside ALLOWED_ORIGINS"),
     ErrorSpec(Code.FORBIDDEN, "Admin access required", 403, when="a valid caller without the needed role"),
     ErrorSpec(Code.CHATBOT_NOT_FOUND, "Chatbot not found or disabled", 404, fixed=True, when="unknown, disabled, or not visible to this caller"),
@@ -205,5 +206,23 @@ def describe() -> dict[str, Any]:
     }
 
 
+ERRORS_BEGIN = "<!-- protocol-errors:begin -->"
+ERRORS_END = "<!-- protocol-errors:end -->"
+
+
+def errors_table() -> str:
+    """The error codes as docs/chat.md shows them (kept current by a test)."""
+    lines = ["| code | text | HTTP | when |", "|---|---|---|---|"]
+    for spec in _SPECS:
+        text = f"`{spec.text}`" + (" (fixed)" if spec.fixed else "")
+        lines.append(f"| `{spec.code.value}` | {text} | {spec.http_status} | {spec.when} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    print(json.dumps(describe(), indent=2))
+    if sys.argv[1:2] == ["--write"]:
+        from config.docs import write_into
+
+        write_into(sys.argv[2] if len(sys.argv) > 2 else "docs/chat.md", errors_table(), ERRORS_BEGIN, ERRORS_END)
+    else:
+        print(json.dumps(describe(), indent=2))

@@ -5,9 +5,9 @@ import threading
 from functools import cached_property
 
 import redis
+from psycopg_pool import ConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
-from psycopg_pool import ConnectionPool
 
 from app.db.connect import authenticator_pool, owner_pool
 from app.jobs import make_celery

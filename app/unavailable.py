@@ -6,19 +6,16 @@ import psycopg_pool
 import redis
 
 from app.db.connect import DatabaseUnavailable
+from app.streaming.relay import RelayError
 
 # Connection exceptions (08), operator intervention (57P01-57P05: shutdown, crash, cannot connect
 # now), insufficient resources (53: too many connections, out of disk).
 _UNAVAILABLE_PREFIXES = ("08", "57P", "53")
 
 
-class ServiceUnavailable(Exception):
-    """A backing service (PostgreSQL, Redis, the broker) cannot be reached right now."""
-
-
 def is_unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, (ServiceUnavailable, DatabaseUnavailable, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed,
-                        redis.ConnectionError, redis.TimeoutError)):
+    if isinstance(exc, (DatabaseUnavailable, RelayError, psycopg_pool.PoolTimeout,
+                        psycopg_pool.PoolClosed, redis.ConnectionError, redis.TimeoutError)):
         return True
     if isinstance(exc, psycopg.Error):
         state = exc.sqlstate

@@ -1,6 +1,7 @@
-"""Renders the settings table that README.md embeds.
+"""Tables that documentation embeds, rendered from the code that defines them, between markers.
 
-`python -m config.docs` prints it; `python -m config.docs --write README.md` updates the README.
+`python -m config.docs` prints the settings table; `python -m config.docs --write README.md`
+updates the README. `python -m app.protocol --write docs/chat.md` does the same for the protocol.
 """
 from __future__ import annotations
 
@@ -20,14 +21,19 @@ def render_table() -> str:
     return "\n".join(lines)
 
 
-def write_into(path: str) -> None:
-    """Replace the table between the markers in `path` (README.md) with the current one."""
+def embedded(text: str, begin: str, end: str) -> str:
+    """The part of `text` between the markers."""
+    return text.split(begin, 1)[1].split(end, 1)[0].strip()
+
+
+def write_into(path: str, table: str | None = None, begin: str = BEGIN, end: str = END) -> None:
+    """Replace what is between the markers in `path` with `table` (default: the settings table)."""
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write(f"{head}{BEGIN}\n{render_table()}\n{END}{tail}")
+        handle.write(f"{head}{begin}\n{render_table() if table is None else table}\n{end}{tail}")
 
 
 if __name__ == "__main__":

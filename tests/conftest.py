@@ -19,7 +19,13 @@ from app.services.redis_server import EmbeddedRedis
 from app.worker_presence import live_workers
 from config import SETTINGS, Settings
 from tests.support.llm_server import ScriptedLLM
-from tests.support.processes import ROOT, free_port, serving_web, start_worker, wait_until
+from tests.support.processes import (
+    ROOT,
+    free_port,
+    serving_web,
+    start_worker,
+    wait_until,
+)
 
 TEST_SECRET = "test-jwt-secret-0123456789-abcdefghijklmnop"
 TEST_SERVICE_KEY = "test-service-key-0123456789-abcdefghijklmnop"
@@ -165,12 +171,30 @@ def token_for(user_id: str | None, role: str = "authenticated") -> str:
     return mint(TEST_SECRET, role=role, user_id=user_id, ttl_seconds=3600)
 
 
+@pytest.fixture(autouse=True)
+def llm_script_is_used(request):
+    """Every test that can reach the scripted LLM starts with it empty and must use all it scripted.
+
+    An unused reply (or a request nothing was scripted for) means the code took another path than
+    the test believes. The reset afterwards releases any stream still held or stalled, so no answer
+    outlives its test."""
+    if "llm" not in request.fixturenames:
+        yield
+        return
+    llm = request.getfixturevalue("llm")
+    llm.reset()
+    try:
+        yield
+        llm.assert_complete()
+    finally:
+        llm.reset()
+
+
 @pytest.fixture
-def chat(web, test_chatbots, llm):
-    """Open WebSocket clients (closed after the test); the scripted LLM starts each test empty."""
+def chat(web, test_chatbots):
+    """Open WebSocket clients, closed after the test (before the scripted LLM is checked)."""
     from tests.support.chat_client import ChatClient
 
-    llm.reset()
     clients = []
 
     def connect(user_id: str | None = ALICE, role: str = "authenticated", **kwargs):
@@ -182,6 +206,3 @@ def chat(web, test_chatbots, llm):
     yield connect
     for client in clients:
         client.close()
-    # Every reply a test scripts must have been asked for: an unused one means the turn took
-    # another path than the test believes.
-    llm.assert_complete()

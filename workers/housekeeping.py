@@ -1,8 +1,8 @@
 """Periodic upkeep (Celery beat): give abandoned turns to a live worker or close them, and publish
 endings that never reached Redis.
 
-A turn is abandoned when it is unfinished and no worker holds its lock: its worker died (the
-lock's lease ran out) or its message was lost. Celery's own redelivery of an unacknowledged
+A turn is abandoned when it is unfinished and no worker keeps its lease: its worker died (the
+lease in PostgreSQL ran out and no Redis lock is held) or its message was lost. Celery's own redelivery of an unacknowledged
 message waits for a worker restart with the gevent pool, so housekeeping re-enqueues the turn;
 the per-turn lock and the turn's status make a second delivery harmless. After MAX_ATTEMPTS the
 turn is closed with an error instead of being tried forever.
@@ -44,6 +44,7 @@ def _abandoned_turns(services: WorkerServices, celery) -> tuple[int, int]:
     requeued = closed = 0
     with services.runtime.db.connection() as conn:
         # Running turns are judged by their lease; queued ones may just be waiting for a free worker.
+        # The Redis lock is checked too: a turn whose lock is held is alive, whatever PostgreSQL says.
         candidates = conversations.unfinished_turns(conn, running_idle_seconds=LEASE_SECONDS,
                                                     queued_idle_seconds=settings.celery_visibility_timeout + 60)
         conn.commit()

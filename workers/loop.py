@@ -10,6 +10,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from app import protocol
+from app.protocol import Step
 from app.providers.base import CompletionOptions, Provider, TextDelta, ToolCall, Usage
 from app.tools.registry import ToolContext, ToolRegistry
 from workers.cancellation import TurnCancellation
@@ -56,7 +58,7 @@ class ToolLoop:
         offered = self._registry.offered(tool_definitions)
         offered_names = {tool["name"] for tool in offered}
         conversation = list(messages)
-        self._emit({"type": "progress", "step": "thinking", "message": "Thinking..."})
+        self._emit(protocol.progress(Step.THINKING, "Thinking..."))
         for round_number in range(self._config.max_rounds + 1):
             # The last round offers no tools, so the model has to answer with what it has.
             tools = offered if round_number < self._config.max_rounds else None
@@ -79,7 +81,7 @@ class ToolLoop:
                 outcome.transcript.append({"role": "tool", "tool_call_id": call.id, "tool_name": call.name,
                                            "content": result})
             self._check_cancelled()
-            self._emit({"type": "progress", "step": "generating", "message": "Generating answer..."})
+            self._emit(protocol.progress(Step.GENERATING, "Generating answer..."))
         return outcome  # not reached: the last round offers no tools and returns above
 
     def _stream_once(self, conversation: list[dict], tools: list[dict] | None,
@@ -97,7 +99,7 @@ class ToolLoop:
                 if isinstance(piece, TextDelta):
                     text_parts.append(piece.text)
                     outcome.text = "".join(text_parts)
-                    self._emit({"type": "content", "delta": piece.text})
+                    self._emit(protocol.content(piece.text))
                 elif isinstance(piece, ToolCall):
                     calls.append(piece)
                 elif isinstance(piece, Usage):

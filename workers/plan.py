@@ -27,9 +27,6 @@ from workers.prompt import PromptInput, build_messages
 if TYPE_CHECKING:
     from workers.services import WorkerServices
 
-END_USER_ROLES = ("anon", "authenticated")
-
-
 @dataclass(frozen=True)
 class EndUser:
     """Whom tools act for. Model-written SQL runs as `authenticated` for a signed-in user (admins

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from app.chat.repository import renew_leases
 from app.chat.schema import SchemaCache
 from app.providers.base import NoProviderConfigured, Provider
-from app.providers.openai_compatible import OpenAICompatibleProvider, OpenAIConfig
+from app.providers.registry import ClientLimits, build_provider
 from app.runtime import Runtime
 from app.sql.executor import SqlExecutor
 from app.streaming.bus import StreamBus
@@ -14,7 +15,7 @@ from app.tools.base import ToolServices
 from app.tools.registry import ToolRegistry, default_registry
 from config import Settings
 from workers.cancellation import CancelHub
-from workers.turn_lock import LeaseKeeper
+from workers.turn_lock import LEASE_SECONDS, LeaseKeeper
 
 # Redis connections a worker may use beyond one per greenlet: the cancel subscription, the lease
 # keeper, the heartbeat, housekeeping.
@@ -58,7 +59,12 @@ class WorkerServices:
 
     @cached_property
     def leases(self) -> LeaseKeeper:
-        return LeaseKeeper(self.runtime.redis)
+        return LeaseKeeper(self.runtime.redis, self._renew_durable_leases)
+
+    def _renew_durable_leases(self, turn_ids: list[str]) -> None:
+        with self.runtime.db.connection() as conn:
+            renew_leases(conn, turn_ids, lease_seconds=LEASE_SECONDS)
+            conn.commit()
 
     def provider_for(self, provider_name: str | None) -> Provider:
         """The environment's OpenAI-compatible provider; named providers arrive with the providers API."""
@@ -68,9 +74,9 @@ class WorkerServices:
         key = ("openai", settings.openai_base_url, settings.openai_model)
         provider = self._providers.get(key)
         if provider is None:
-            provider = OpenAICompatibleProvider(OpenAIConfig(
-                api_key=settings.openai_api_key, base_url=settings.openai_base_url, model=settings.openai_model,
-                timeout_seconds=settings.llm_timeout_seconds, max_retries=settings.llm_max_retries))
+            provider = build_provider("openai", {"api_key": settings.openai_api_key, "base_url": settings.openai_base_url,
+                                                 "model": settings.openai_model},
+                                      ClientLimits(settings.llm_timeout_seconds, settings.llm_max_retries))
             self._providers[key] = provider
         return provider
 

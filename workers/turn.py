@@ -37,7 +37,7 @@ def execute_turn(services: WorkerServices, turn_id: str) -> None:
         return
     try:
         with services.runtime.db.connection() as conn:
-            started = conversations.begin_attempt(conn, turn_id)
+            started = conversations.begin_attempt(conn, turn_id, lease_seconds=LEASE_SECONDS)
             conn.commit()
             if started is None:
                 # A redelivered finished turn: its ending may never have reached clients.

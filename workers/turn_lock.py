@@ -4,6 +4,11 @@ If the worker dies, the lease runs out within LEASE_SECONDS, so the redelivered 
 over; while the holder lives, a duplicate delivery finds the lock taken and leaves the turn alone.
 One `LeaseKeeper` per process renews all of them in one pipelined round trip: a renewing
 greenlet (and a Redis connection) per running turn does not scale to hundreds of turns.
+
+The lease is also kept in PostgreSQL (`ai.turns.lease_until`, one statement per round), which is
+what housekeeping trusts: a Redis restart loses every lock, and a keeper that finds its lock gone
+takes it again, but only the durable lease stops housekeeping from starting a second attempt in
+the moments between.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import redis
 
@@ -22,8 +28,14 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# Renew our lease, or take the lock again if Redis lost it (a restart); someone else's lock stays theirs.
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 2
+end
 return 0
 """
 
@@ -33,17 +45,18 @@ def lock_key(turn_id: str) -> str:
 
 
 class LeaseKeeper:
-    def __init__(self, client: redis.Redis):
+    def __init__(self, client: redis.Redis, renew_durable: Callable[[list[str]], None]):
         self._client = client
         self._renew = client.register_script(_RENEW)
+        self._renew_durable = renew_durable
         self._lock = threading.Lock()
-        self._held: dict[str, str] = {}
+        self._held: dict[str, tuple[str, str]] = {}  # lock key -> (turn id, token)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def hold(self, key: str, token: str) -> None:
+    def hold(self, turn_id: str, key: str, token: str) -> None:
         with self._lock:
-            self._held[key] = token
+            self._held[key] = (turn_id, token)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
                 self._thread.start()
@@ -62,10 +75,16 @@ class LeaseKeeper:
             if not held:
                 continue
             try:
+                self._renew_durable([turn_id for _key, (turn_id, _token) in held])
+            except Exception as exc:  # PostgreSQL away: the next round retries
+                log.warning("could not renew %d turn lease(s) in PostgreSQL: %s", len(held), exc)
+            try:
                 pipe = self._client.pipeline(transaction=False)
-                for key, token in held:
+                for key, (_turn_id, token) in held:
                     self._renew(keys=[key], args=[token, LEASE_SECONDS * 1000], client=pipe)
-                pipe.execute()
+                retaken = sum(1 for result in pipe.execute() if result == 2)
+                if retaken:
+                    log.warning("took %d turn lock(s) again after Redis lost them", retaken)
             except redis.RedisError as exc:
                 # The next round retries; a lost lease only lets a redelivery take over.
                 log.warning("could not renew %d turn lock(s): %s", len(held), exc)
@@ -75,6 +94,7 @@ class TurnLock:
     def __init__(self, client: redis.Redis, turn_id: str, owner: str, keeper: LeaseKeeper):
         self._client = client
         self._keeper = keeper
+        self._turn_id = turn_id
         self._key = lock_key(turn_id)
         self._token = f"{owner}:{uuid.uuid4()}"
         self._wait = threading.Event()
@@ -93,7 +113,7 @@ class TurnLock:
             if time.monotonic() >= deadline:
                 return False
             self._wait.wait(0.25)
-        self._keeper.hold(self._key, self._token)
+        self._keeper.hold(self._turn_id, self._key, self._token)
         return True
 
     def release(self) -> None:

@@ -3,7 +3,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from app.auth.tokens import ANONYMOUS, AuthError, Principal, service_key_matches, service_principal, verify
+from app.auth.tokens import (
+    ANONYMOUS,
+    AuthError,
+    Principal,
+    service_key_matches,
+    service_principal,
+    verify,
+)
 from config import Settings
 
 

@@ -158,7 +158,7 @@ class Feed:
             if live_ending is not None:
                 ending = dict(live_ending)
                 if stored is not None:
-                    ending["content"] = stored.get("content", "")
+                    ending.update(content=stored.get("content", ""), recovered=True)
                 self._last_seq = ending["seq"]
                 self._deliver(ending)
             elif stored is not None:

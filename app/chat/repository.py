@@ -171,6 +171,7 @@ select id, conversation_id, user_message_id, assistant_message_id, status, attem
 BEGIN_ATTEMPT = """
 with turn as (
   update ai.turns set status = 'running', attempts = attempts + 1, started_at = now(),
+         lease_until = now() + make_interval(secs => %(lease)s),
          assistant_message_id = case when attempts > 0 then gen_random_uuid() else assistant_message_id end
   where id = %(turn_id)s and status in ('queued', 'running')
   returning *
@@ -208,11 +209,16 @@ select role, content, tool_calls, tool_call_id, tool_name, status from ai.messag
  order by ordinal
 """
 
-# Running past a few lock leases, or queued for long: their worker may be gone.
+# Running with a lapsed lease, or queued for long: their worker may be gone.
 UNFINISHED_TURNS = """
 select id, conversation_id, assistant_message_id, attempts from ai.turns
- where (status = 'running' and started_at < now() - make_interval(secs => %(running_idle)s))
+ where (status = 'running' and coalesce(lease_until, started_at + make_interval(secs => %(running_idle)s)) < now())
     or (status = 'queued' and created_at < now() - make_interval(secs => %(queued_idle)s))
+"""
+
+RENEW_LEASES = """
+update ai.turns set lease_until = now() + make_interval(secs => %(lease)s)
+ where id = any(%(turn_ids)s::uuid[]) and status = 'running'
 """
 
 ABANDON_TURN = """
@@ -340,9 +346,9 @@ def active_turn(conn: Connection, conversation_id: str) -> Turn | None:
     return _turn(row) if row else None
 
 
-def begin_attempt(conn: Connection, turn_id: str) -> TurnContext | None:
+def begin_attempt(conn: Connection, turn_id: str, *, lease_seconds: int) -> TurnContext | None:
     """None when the turn does not exist or is already finished."""
-    row = conn.execute(BEGIN_ATTEMPT, {"turn_id": turn_id}).fetchone()
+    row = conn.execute(BEGIN_ATTEMPT, {"turn_id": turn_id, "lease": lease_seconds}).fetchone()
     if row is None:
         return None
     conversation = Conversation(str(row["conversation_id"]), str(row["chatbot_id"]),
@@ -400,6 +406,10 @@ def unfinished_turns(conn: Connection, *, running_idle_seconds: int, queued_idle
                                            "queued_idle": queued_idle_seconds}).fetchall()
     return [UnfinishedTurn(str(r["id"]), str(r["conversation_id"]), str(r["assistant_message_id"]), r["attempts"])
             for r in rows]
+
+
+def renew_leases(conn: Connection, turn_ids: list[str], *, lease_seconds: int) -> None:
+    conn.execute(RENEW_LEASES, {"turn_ids": turn_ids, "lease": lease_seconds})
 
 
 def abandon_turn(conn: Connection, turn: UnfinishedTurn) -> bool:

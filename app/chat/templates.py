@@ -28,12 +28,16 @@ class SettingsView:
     system: Mapping[str, SettingValue]
 
 
+LOAD_SETTINGS = """
+select key, user_id, value, is_secret from app.settings
+ where key = any(%(keys)s) and (user_id is null or user_id = %(user_id)s)
+"""
+
+
 def load_settings(conn: Connection, keys: list[str], user_id: str | None) -> SettingsView:
     if not keys:
         return SettingsView({}, {})
-    rows = conn.execute(
-        "select key, user_id, value, is_secret from app.settings where key = any(%s) and (user_id is null or user_id = %s)",
-        (list(keys), user_id)).fetchall()
+    rows = conn.execute(LOAD_SETTINGS, {"keys": list(keys), "user_id": user_id}).fetchall()
     user, system = {}, {}
     for row in rows:
         target = system if row["user_id"] is None else user

@@ -6,9 +6,27 @@
     spec.effective_config(config, ServerPolicy(...))        narrowed to what the server allows
 """
 
-from app.chatbots.annotations import CONFIG_KEYS, ConfigError, default_config, validate_config
-from app.chatbots.discovery import ChatbotSource, DiscoveryError, ScanResult, discover_chatbots, scan_chatbots
-from app.chatbots.spec import ChatbotSpec, ServerPolicy, effective_config, is_valid_name, parse_chatbot, select_tools
+from app.chatbots.annotations import (
+    CONFIG_KEYS,
+    ConfigError,
+    default_config,
+    validate_config,
+)
+from app.chatbots.discovery import (
+    ChatbotSource,
+    DiscoveryError,
+    ScanResult,
+    discover_chatbots,
+    scan_chatbots,
+)
+from app.chatbots.spec import (
+    ChatbotSpec,
+    ServerPolicy,
+    effective_config,
+    is_valid_name,
+    parse_chatbot,
+    select_tools,
+)
 from app.chatbots.tsparse import ChatbotDefinitionError
 
 __all__ = [

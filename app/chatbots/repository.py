@@ -26,7 +26,13 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from app.chatbots.annotations import CONFIG_KEYS, ConfigError, default_config
-from app.chatbots.spec import ChatbotSpec, ServerPolicy, declared_tool_names, effective_config, select_tools
+from app.chatbots.spec import (
+    ChatbotSpec,
+    ServerPolicy,
+    declared_tool_names,
+    effective_config,
+    select_tools,
+)
 from app.tools.registry import ToolRegistry
 
 __all__ = [

@@ -38,7 +38,12 @@ import psycopg
 
 from app.chatbots import repository as repo
 from app.chatbots.annotations import ConfigError
-from app.chatbots.discovery import DEFAULT_NAMESPACE, MAX_FILE_BYTES, DiscoveryError, scan_chatbots
+from app.chatbots.discovery import (
+    DEFAULT_NAMESPACE,
+    MAX_FILE_BYTES,
+    DiscoveryError,
+    scan_chatbots,
+)
 from app.chatbots.spec import is_valid_name, parse_chatbot, tool_warnings
 from app.chatbots.tsparse import ChatbotDefinitionError
 from app.db.connect import connect_owner

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import re
 
-from app.cli.console import make_console
-
 from app.auth.tokens import mint
+from app.cli.console import make_console
 from app.db.migrate import migrate
 from app.demo.loader import DemoAlreadyLoaded, load_demo
 

@@ -10,17 +10,11 @@ from pathlib import Path
 from rich.markup import escape
 
 from app.cli.console import make_console
-from app.cli.supervisor import (
-    PROJECT_ROOT,
-    Layout,
-    Supervisor,
-    SupervisorError,
-    read_procfile,
-    running_pid,
-    select_processes,
-    start_background,
-    stop_running,
-)
+from app.cli.supervise.config import Layout
+from app.cli.supervise.errors import SupervisorError
+from app.cli.supervise.processes import running_pid
+from app.cli.supervise.procfile import PROJECT_ROOT, read_procfile, select_processes
+from app.cli.supervise.supervisor import Supervisor, start_background, stop_running
 
 out = make_console()
 

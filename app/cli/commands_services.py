@@ -6,13 +6,17 @@ import time
 import urllib.error
 import urllib.request
 
-from app.cli.console import make_console
-
 from app.chatbots.sync_service import sync_directory
+from app.cli.console import make_console
 from app.cli.doctor import run_doctor
 from app.db.migrate import migrate
 from app.demo.loader import demo_present, load_demo
-from app.services.embedded import embedded_postgres, embedded_redis, start_embedded, stop_embedded
+from app.services.embedded import (
+    embedded_postgres,
+    embedded_redis,
+    start_embedded,
+    stop_embedded,
+)
 
 out = make_console()
 
@@ -75,7 +79,7 @@ def cmd_health(settings, args) -> int:
     deadline = time.monotonic() + args.wait
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            with urllib.request.urlopen(url, timeout=5):
                 out.print(f"healthy: {url}")
                 return 0
         except urllib.error.HTTPError as exc:

@@ -9,7 +9,6 @@ import importlib.util
 import sys
 
 from app.cli.console import make_console
-
 from config import Settings
 
 out = make_console()

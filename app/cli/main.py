@@ -4,9 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.cli.console import make_console
-
 from app.cli import commands_chatbots, commands_core, commands_run, commands_services
+from app.cli.console import make_console
 from config import ConfigurationError, Settings
 
 console = make_console(stderr=True)

@@ -5,6 +5,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, Union
 
+from app.protocol import Code
+
 
 @dataclass(frozen=True)
 class TextDelta:
@@ -49,7 +51,7 @@ class CompletionOptions:
 class ProviderError(Exception):
     """The provider failed: timeout, 5xx, malformed stream, refused request (PROVIDER_ERROR)."""
 
-    code = "PROVIDER_ERROR"
+    code = Code.PROVIDER_ERROR
 
     def __init__(self, detail: str, *, retry_after: float | None = None):
         super().__init__(detail)
@@ -60,13 +62,13 @@ class ProviderError(Exception):
 class ProviderAuthError(ProviderError):
     """The provider answered 401/403 (PROVIDER_AUTH_FAILED)."""
 
-    code = "PROVIDER_AUTH_FAILED"
+    code = Code.PROVIDER_AUTH_FAILED
 
 
 class NoProviderConfigured(Exception):
     """No enabled default provider, and none named by the chatbot (NO_PROVIDER)."""
 
-    code = "NO_PROVIDER"
+    code = Code.NO_PROVIDER
 
 
 class ProviderStream(Protocol):

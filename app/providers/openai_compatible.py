@@ -113,6 +113,13 @@ class _OpenAIStream:
 
 
 class OpenAICompatibleProvider:
+    type_name = "openai"
+
+    @classmethod
+    def from_config(cls, config, limits) -> OpenAICompatibleProvider:
+        return cls(OpenAIConfig(api_key=config["api_key"], base_url=config["base_url"], model=config["model"],
+                                timeout_seconds=limits.timeout_seconds, max_retries=limits.max_retries))
+
     def __init__(self, config: OpenAIConfig, client: openai.OpenAI | None = None):
         self.name = config.name
         self.model = config.model

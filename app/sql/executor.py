@@ -19,7 +19,7 @@ this module assumes nothing about it. Each run:
 What it cannot stop on its own (the guard's job): a statement that calls
 `set_config('request.jwt.claims', ...)` changes the identity RLS sees for the rest of that very
 statement; SECURITY DEFINER functions, views without `security_invoker` and functions such as
-`database_to_xml` run with their owner's rights. See tests/test_sql_executor.py.
+`database_to_xml` run with their owner's rights. See tests/app/sql/test_executor.py.
 """
 from __future__ import annotations
 

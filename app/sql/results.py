@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-# Command tags whose row count means "rows changed", not "rows returned".
-WRITE_COMMANDS = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE"})
+from app.sql.operations import WRITE_OPERATIONS
+
+# Command tags whose row count means "rows changed", not "rows returned" (MERGE, which the guard
+# refuses, still counts if it ever runs).
+WRITE_COMMANDS = WRITE_OPERATIONS | {"MERGE"}
 
 _WRITE_VERBS = {"INSERT": "Inserted", "UPDATE": "Updated", "DELETE": "Deleted", "MERGE": "Merged"}
 _LIMIT_NAMES = {"rows": "the row limit", "bytes": "the size limit"}

@@ -8,8 +8,8 @@ from __future__ import annotations
 from flask import g, request
 
 from app.auth.request import Principal, principal_from_headers
+from app.protocol import Code, ProtocolError
 from app.web.context import web_context
-from app.web.errors import ApiError
 
 __all__ = ["current_principal", "presented_credentials", "require_admin"]
 
@@ -37,5 +37,5 @@ def require_admin() -> Principal:
     if principal.is_admin:
         return principal
     if principal.anonymous and not presented_credentials():
-        raise ApiError(401, "AUTH_REQUIRED", "Authentication required: send the service key or an admin JWT")
-    raise ApiError(403, "FORBIDDEN", "Admin access required")
+        raise ProtocolError(Code.AUTH_REQUIRED, "Authentication required: send the service key or an admin JWT")
+    raise ProtocolError(Code.FORBIDDEN)

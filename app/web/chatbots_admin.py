@@ -22,11 +22,11 @@ from app.chatbots.annotations import ConfigError, validate_config
 from app.chatbots.policy import server_policy
 from app.chatbots.spec import is_valid_name
 from app.chatbots.sync_service import sync_directory, sync_payload
+from app.protocol import Code, ProtocolError
 from app.tools.registry import default_registry
-from app.web.context import web_context
 from app.web.auth import require_admin
 from app.web.chatbot_json import admin_object
-from app.web.errors import ApiError
+from app.web.context import web_context
 
 bp = Blueprint("chatbots_admin", __name__, url_prefix="/api/v1/admin/ai/chatbots")
 
@@ -53,16 +53,16 @@ def _object(row: repo.ChatbotRow) -> dict[str, Any]:
     return _objects([row])[0]
 
 
-def _not_found() -> ApiError:
-    return ApiError(404, "CHATBOT_NOT_FOUND", "Chatbot not found")
+def _not_found() -> ProtocolError:
+    return ProtocolError(Code.CHATBOT_NOT_FOUND, "Chatbot not found")
 
 
-def _invalid(message: str) -> ApiError:
-    return ApiError(400, "INVALID_REQUEST", message)
+def _invalid(message: str) -> ProtocolError:
+    return ProtocolError(Code.INVALID_REQUEST, message)
 
 
-def _config_error(exc: ConfigError) -> ApiError:
-    return ApiError(400, "INVALID_CONFIG", f"config.{exc.key}: {exc.message}", key=exc.key)
+def _config_error(exc: ConfigError) -> ProtocolError:
+    return ProtocolError(Code.INVALID_CONFIG, f"config.{exc.key}: {exc.message}", key=exc.key)
 
 
 def _body(*, empty_ok: bool = False) -> dict[str, Any]:

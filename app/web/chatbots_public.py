@@ -14,14 +14,13 @@ from app.chatbots import repository as repo
 from app.chatbots.discovery import DEFAULT_NAMESPACE
 from app.chatbots.policy import allows_anonymous, server_policy
 from app.chatbots.spec import ServerPolicy, is_valid_name
-from app.web.context import web_context
+from app.protocol import Code, ProtocolError
 from app.web.auth import current_principal
 from app.web.chatbot_json import public_object
-from app.web.errors import ApiError
+from app.web.context import web_context
 
 bp = Blueprint("chatbots_public", __name__, url_prefix="/api/v1/ai/chatbots")
 
-NOT_FOUND_TEXT = "Chatbot not found or disabled"  # PROTOCOL.md fixes this text
 
 
 def _visible(row: repo.ChatbotRow, principal: Principal, policy: ServerPolicy) -> bool:
@@ -48,7 +47,7 @@ def by_name(name: str):
     principal, policy = _context()
     namespace = request.args.get("namespace") or None
     if not is_valid_name(name) or (namespace is not None and not is_valid_name(namespace)):
-        raise ApiError(404, "CHATBOT_NOT_FOUND", NOT_FOUND_TEXT)
+        raise ProtocolError(Code.CHATBOT_NOT_FOUND)
     with web_context().runtime.db.connection() as conn:
         if namespace is not None:
             row = repo.get_by_name(conn, namespace, name)
@@ -58,12 +57,12 @@ def by_name(name: str):
     # Only visible candidates count, so an ambiguity never reveals a chatbot the caller cannot see.
     rows = [row for row in rows if _visible(row, principal, policy)]
     if not rows:
-        raise ApiError(404, "CHATBOT_NOT_FOUND", NOT_FOUND_TEXT)
+        raise ProtocolError(Code.CHATBOT_NOT_FOUND)
     if len(rows) > 1:
         preferred = [row for row in rows if row.namespace == DEFAULT_NAMESPACE]
         if not preferred:
             namespaces = [row.namespace for row in rows]
-            raise ApiError(409, "AMBIGUOUS_CHATBOT",
+            raise ProtocolError(Code.AMBIGUOUS_CHATBOT,
                            f"Chatbot {name!r} exists in several namespaces ({', '.join(namespaces)}); "
                            "pass ?namespace=", namespaces=namespaces)
         rows = preferred

@@ -14,15 +14,6 @@ from app.unavailable import is_unavailable
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **extra):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = extra
-
-
 def error_response(status: int, code: str, message: str, **extra):
     response = jsonify({"error": message, "code": str(code), **extra})
     response.status_code = status
@@ -32,10 +23,6 @@ def error_response(status: int, code: str, message: str, **extra):
 
 
 def init_app(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, **exc.extra)
-
     @app.errorhandler(ProtocolError)
     def _protocol_error(exc: ProtocolError):
         extra = dict(exc.extra)

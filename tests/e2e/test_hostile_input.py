@@ -80,33 +80,41 @@ def test_a_message_resent_every_few_ms_while_the_turn_finishes_never_gets_an_int
     for i in range(turns - 1):
         llm.reply_text(f"answer {i}", chunks=2)
     last_gate = llm.reply_held("the last answer", after_chunks=1)  # keeps the last turn running
-    started = threading.Event()
     stop = threading.Event()
+    sent = [0]  # frames sent; only the sender thread counts
     frame = json.dumps({"type": "message", "conversation_id": conversation, "content": "again"})
 
     def spam():
         while not stop.is_set():
             client.ws.send(frame)
+            sent[0] += 1
             stop.wait(0.004)
 
     sender = threading.Thread(target=spam, daemon=True)
     sender.start()
     codes, dones, thinking = [], 0, 0
+
+    def take(event):
+        nonlocal dones, thinking
+        if event["type"] == "error":
+            codes.append(event["code"])
+        elif event["type"] == "progress" and event["step"] == "thinking":
+            thinking += 1
+        elif event["type"] == "done":
+            dones += 1
+
+    deadline = time.monotonic() + 60
     try:
-        deadline = time.monotonic() + 60
         while thinking < turns and time.monotonic() < deadline:
-            event = client.recv(30)
-            if event["type"] == "error":
-                codes.append(event["code"])
-            elif event["type"] == "progress" and event["step"] == "thinking":
-                thinking += 1
-            elif event["type"] == "done":
-                dones += 1
-        started.set()
+            take(client.recv(30))
     finally:
         stop.set()
         sender.join(5)
-    assert thinking == turns
+    # Every frame gets one answer, a refusal or a started turn. Wait for all of them while the last
+    # turn is held: a frame still unanswered could start one more turn after it, outliving this test.
+    while len(codes) + thinking < sent[0] and time.monotonic() < deadline:
+        take(client.recv(30))
+    assert len(codes) + thinking == sent[0] and thinking == turns
     assert llm.wait_for_held(1)
     last_gate.open()
     rest = client.until(lambda e: e["type"] == "done")

@@ -8,10 +8,13 @@ import urllib.request
 import psycopg
 import pytest
 
+from app.jobs import make_celery
 from tests.conftest import token_for
 from tests.support.chat_client import ChatClient
 from tests.support.llm_server import Gate
 from tests.support.processes import wait_until
+from workers.housekeeping import run_housekeeping
+from workers.services import WorkerServices, worker_runtime
 
 WORDS = [f"w{i}" for i in range(200)]
 TEXT = " ".join(WORDS)
@@ -52,11 +55,19 @@ def test_a_redis_restart_mid_stream_loses_nothing_silently(stack, llm):
         client.until(lambda e: len([x for x in client.events if x["type"] == "content"]) >= 40)
         assert llm.wait_for_held(1)
         stack.redis.stop()
-        stack.redis.start()  # nothing persisted: every counter, buffer and subscription is gone
+        stack.redis.start()  # nothing persisted: every counter, buffer, lock and subscription is gone
+        # Housekeeping now finds the running turn without its Redis lock: the lease the worker keeps
+        # in PostgreSQL must stop it from starting a second attempt beside the live one.
+        services = WorkerServices(worker_runtime(stack.settings))
+        try:
+            assert run_housekeeping(services, make_celery(stack.settings))["requeued"] == 0
+        finally:
+            services.close()
         gate.open()
         events = client.until_type("done", "error", timeout=60)
         every = list(client.events)
         assert events[-1]["type"] == "done", events[-1]
+        assert len(llm.chat_requests()) == 1  # one attempt
         assert answer(every) == TEXT
         if not any(e["type"] == "events_lost" for e in every):
             assert "".join(e["delta"] for e in every if e["type"] == "content") == TEXT

@@ -8,6 +8,7 @@ use comes from the ``ScriptHost`` (``ScriptedLLM``).
 from __future__ import annotations
 
 import json
+import math
 import re
 import select
 import socket
@@ -85,7 +86,7 @@ class RecordedRequest:
 
 
 class Waker:
-    """A socket that becomes readable once fired, so blocked `select`s can wake on stop/reset."""
+    """A socket that becomes readable once fired, so blocked waits can wake on stop/reset."""
 
     def __init__(self) -> None:
         self._r, self._w = socket.socketpair()
@@ -319,7 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
         watch: list[Any] = [self.connection, self.waker] + ([gate] if gate is not None else [])
         while True:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            readable, _, _ = select.select(watch, [], [], remaining)
+            readable = _readable(watch, remaining)
             if self.waker in readable:
                 return "released"
             if gate is not None and gate in readable:
@@ -348,6 +349,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+def _readable(watch: list[Any], timeout: float | None) -> list[Any]:
+    """The objects in `watch` that are readable (or hung up) within `timeout` seconds (None = forever).
+
+    poll, not select: select cannot watch a descriptor numbered 1024 or above, which a long test
+    session's process reaches."""
+    poller = select.poll()
+    by_fd = {obj.fileno(): obj for obj in watch}
+    for fd in by_fd:
+        poller.register(fd, select.POLLIN | select.POLLPRI)
+    ready = poller.poll(None if timeout is None else max(0, math.ceil(timeout * 1000)))
+    return [by_fd[fd] for fd, _ in ready if fd in by_fd]
 
 
 def _route(path: str) -> tuple[Endpoint, bool, str | None]:

@@ -19,7 +19,13 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from tests.support.llm_http import NO_REPLY_MESSAGE, Endpoint, LLMHTTPServer, RecordedRequest, Waker
+from tests.support.llm_http import (
+    NO_REPLY_MESSAGE,
+    Endpoint,
+    LLMHTTPServer,
+    RecordedRequest,
+    Waker,
+)
 from tests.support.llm_script import (
     Gate,
     Reply,
@@ -49,7 +55,8 @@ class ScriptedLLM:
         self._queue: deque[Reply] = deque()
         self._requests: list[RecordedRequest] = []
         self._waker: Waker | None = None  # exists only while started
-        self._retired_wakers: list[Waker] = []  # closed on stop; in-flight handlers may still hold them
+        self._retired_wakers: list[Waker] = []  # replaced by reset() while in-flight handlers held them
+        self._holders: dict[int, Waker] = {}  # id(request) -> the waker its unfinished handler holds
         self._httpd: LLMHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -82,6 +89,7 @@ class ScriptedLLM:
             for old in [waker, *self._retired_wakers]:
                 old.close()
             self._retired_wakers.clear()
+            self._holders.clear()
             self._waker = None
 
     def __enter__(self) -> ScriptedLLM:
@@ -151,14 +159,19 @@ class ScriptedLLM:
             return list(self._queue)
 
     def reset(self) -> None:
-        """Forget queued replies and records; release in-flight stalls. Keeps default_reply."""
+        """Forget queued replies and records; release in-flight stalls. Keeps default_reply.
+
+        Cheap when nothing is in flight (the usual case between tests): the waker is replaced, and
+        the old one fired, only while some handler still holds it."""
         with self._cond:
             self._queue.clear()
             self._requests.clear()
             old = self._waker
-            if old is not None:
+            if old is not None and old in self._holders.values():
                 self._waker = Waker()
                 self._retired_wakers.append(old)
+            else:
+                old = None
         if old is not None:
             old.fire()
 
@@ -213,13 +226,22 @@ class ScriptedLLM:
             self._requests.append(request)
             self._cond.notify_all()
             assert self._waker is not None, "request handled after stop()"
+            self._holders[id(request)] = self._waker
             return self._waker
 
     def update_request(self, request: RecordedRequest, **changes: Any) -> None:
         with self._cond:
             for name, value in changes.items():
                 setattr(request, name, value)
+            if "finished_at" in changes:  # the handler is done with its waker
+                self._release_waker(self._holders.pop(id(request), None))
             self._cond.notify_all()
+
+    def _release_waker(self, waker: Waker | None) -> None:
+        # A retired waker nobody holds any more is closed now, so a long session does not pile up sockets.
+        if waker is not None and waker in self._retired_wakers and waker not in self._holders.values():
+            self._retired_wakers.remove(waker)
+            waker.close()
 
     def take_reply(self) -> Reply | None:
         with self._cond:

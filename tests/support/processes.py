@@ -112,3 +112,11 @@ def http_ok(url: str) -> bool:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
+
+
+def fluxbase(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run the `fluxbase` command line (`python -m app.cli`) as a user would, output captured.
+
+    A wide virtual terminal, so rich tables are not squeezed into 80 columns."""
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], env={**env, "COLUMNS": "200"}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)

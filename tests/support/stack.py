@@ -15,7 +15,13 @@ from app.services.postgres import EmbeddedPostgres
 from app.services.redis_server import EmbeddedRedis
 from app.worker_presence import live_workers
 from config import Settings
-from tests.support.processes import ManagedProcess, free_port, serving_web, start_worker, wait_until
+from tests.support.processes import (
+    ManagedProcess,
+    free_port,
+    serving_web,
+    start_worker,
+    wait_until,
+)
 
 
 @dataclass

@@ -13,10 +13,12 @@ class Harness:
         self.kept = {e["seq"]: e for e in kept}
         self.stored = stored or {}
         self.recovered = []
+        self.fetched = []  # (first, last) of every range the feed asked the buffer for
         self.pending = []  # recoveries started but not yet run (the test runs them)
         self.feed = Feed("c", self.delivered.append, self.fetch, self.recover, spawn=self.pending.append)
 
     def fetch(self, first, last):
+        self.fetched.append((first, last))
         return [self.kept[s] for s in range(first, last + 1) if s in self.kept]
 
     def recover(self, message_id):
@@ -47,6 +49,7 @@ def test_a_gap_is_filled_from_the_buffer_when_it_still_has_the_events():
     h.feed.on_live(ev(3))
     h.feed.on_live(ev(7))
     assert [e["seq"] for e in h.delivered] == [3, 4, 5, 6, 7] and "events_lost" not in h.types()
+    assert h.fetched == [(4, 6)]  # only the gap, once
 
 
 def test_a_gap_the_buffer_cannot_fill_is_said_and_the_ending_carries_the_stored_answer():
@@ -62,7 +65,7 @@ def test_a_gap_the_buffer_cannot_fill_is_said_and_the_ending_carries_the_stored_
     h.run_recoveries()
     done = h.delivered[-1]
     assert done["type"] == "done" and done["seq"] == 7 and done["usage"] == {"total_tokens": 3}
-    assert done["content"] == "the whole answer"
+    assert done["content"] == "the whole answer" and done["recovered"] is True
     h.feed.on_live(ev(8, "progress", message_id="m2"))
     h.feed.on_live(ev(9, "done", message_id="m2"))
     assert [e["seq"] for e in h.delivered[-2:]] == [8, 9] and "content" not in h.delivered[-1]  # m2 lost nothing

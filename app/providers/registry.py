@@ -1,0 +1,50 @@
+"""Provider types, registered in one place: adding a type means writing one class and listing it here.
+
+A provider class has a `type_name` (the `provider_type` of the admin API) and a `from_config`
+that builds it from a validated config mapping; the chat turn only ever sees the `Provider`
+interface (app/providers/base.py).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from app.providers.base import Provider
+from app.providers.openai_compatible import OpenAICompatibleProvider
+
+
+@dataclass(frozen=True)
+class ClientLimits:
+    """How long and how often a provider's client may try, from the server's settings."""
+
+    timeout_seconds: float
+    max_retries: int
+
+
+class ProviderClass(Protocol):
+    type_name: str
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], limits: ClientLimits) -> Provider: ...
+
+
+PROVIDER_CLASSES: tuple[ProviderClass, ...] = (OpenAICompatibleProvider,)
+
+_BY_TYPE = {cls.type_name: cls for cls in PROVIDER_CLASSES}
+
+
+class UnknownProviderType(ValueError):
+    def __init__(self, type_name: str):
+        super().__init__(f"unknown provider type {type_name!r} (known: {', '.join(sorted(_BY_TYPE))})")
+
+
+def provider_types() -> tuple[str, ...]:
+    return tuple(_BY_TYPE)
+
+
+def build_provider(type_name: str, config: Mapping[str, Any], limits: ClientLimits) -> Provider:
+    cls = _BY_TYPE.get(type_name)
+    if cls is None:
+        raise UnknownProviderType(type_name)
+    return cls.from_config(config, limits)
