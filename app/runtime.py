@@ -31,11 +31,14 @@ class Runtime:
 
     `redis_connections` sizes the Redis pool for the concurrency the process serves: a worker
     passes its greenlet count (each running turn may publish at the same moment), the web
-    process a fixed number (its Redis use per socket is momentary)."""
+    process a fixed number (its Redis use per socket is momentary). `db_wait_seconds` is how
+    long a caller queues for a PostgreSQL connection: short for the web (an answer in seconds),
+    longer for a worker, whose turns should wait their turn rather than fail."""
 
     def __init__(self, settings: Settings, *, redis_connections: int = WEB_REDIS_CONNECTIONS,
-                 client_name: str = "fluxbase"):
+                 client_name: str = "fluxbase", db_wait_seconds: float | None = None):
         self.settings = settings
+        self.db_wait_seconds = db_wait_seconds or settings.db_acquire_timeout_seconds
         self.redis_connections = redis_connections
         self.client_name = client_name
         self._lock = threading.Lock()
@@ -43,12 +46,12 @@ class Runtime:
     @cached_property
     def db(self) -> ConnectionPool:
         with self._lock:
-            return owner_pool(self.settings)
+            return owner_pool(self.settings, wait_seconds=self.db_wait_seconds)
 
     @cached_property
     def user_db(self) -> ConnectionPool:
         with self._lock:
-            return authenticator_pool(self.settings)
+            return authenticator_pool(self.settings, wait_seconds=self.db_wait_seconds)
 
     @cached_property
     def redis(self) -> redis.Redis:

@@ -87,7 +87,8 @@ class Settings:
             lambda n, v: parse_int(n, v, 1, 256))
     web_worker_connections: int = _setting("WEB_WORKER_CONNECTIONS", "10000",
             "Open connections (WebSockets included) each web worker process holds (gunicorn "
-            "`--worker-connections`); idle sockets cost about 155 KB each.", lambda n, v: parse_int(n, v, 10, 1_000_000))
+            "`--worker-connections`); an idle socket costs about 64 KB, 165 KB when the client negotiates "
+            "compression (browsers do).", lambda n, v: parse_int(n, v, 10, 1_000_000))
     jwt_secret: str = _setting("JWT_SECRET", None,
             "HS256 secret for user JWTs, at least 32 bytes. Unset in development: generated once into DATA_DIR.",
             lambda n, v: parse_secret(n, v, 32))

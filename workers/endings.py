@@ -11,6 +11,7 @@ from app import protocol
 from app.chat import repository as conversations
 from app.protocol import Code, ProtocolError
 from app.providers.base import NoProviderConfigured, ProviderAuthError, ProviderError
+from app.unavailable import is_unavailable
 from workers.loop import TurnCancelled, TurnOutcome, TurnTimedOut
 
 log = logging.getLogger(__name__)
@@ -33,19 +34,24 @@ def _provider_error(exc: ProviderError) -> Ending:
     return _error(Code.PROVIDER_ERROR, f"{protocol.text_of(Code.PROVIDER_ERROR)}: {exc.detail}", exc.retry_after)
 
 
+def _kind(*types: type[BaseException]) -> Callable[[BaseException], bool]:
+    return lambda exc: isinstance(exc, types)
+
+
 # First match wins; anything else is a server fault (INTERNAL_ERROR, details only in the log).
-FAILURES: tuple[tuple[type[BaseException], Callable[[BaseException], Ending]], ...] = (
-    (TurnCancelled, lambda exc: Ending("cancelled", None, protocol.cancelled())),
-    (TurnTimedOut, lambda exc: _error(Code.INTERNAL_ERROR, "The answer took too long and was stopped")),
-    (NoProviderConfigured, lambda exc: _error(Code.NO_PROVIDER)),
-    (ProviderError, _provider_error),
-    (ProtocolError, lambda exc: _error(exc.code, exc.message, exc.retry_after)),
+FAILURES: tuple[tuple[Callable[[BaseException], bool], Callable[[BaseException], Ending]], ...] = (
+    (_kind(TurnCancelled), lambda exc: Ending("cancelled", None, protocol.cancelled())),
+    (_kind(TurnTimedOut), lambda exc: _error(Code.INTERNAL_ERROR, "The answer took too long and was stopped")),
+    (_kind(NoProviderConfigured), lambda exc: _error(Code.NO_PROVIDER)),
+    (_kind(ProviderError), _provider_error),
+    (_kind(ProtocolError), lambda exc: _error(exc.code, exc.message, exc.retry_after)),
+    (is_unavailable, lambda exc: _error(Code.SERVICE_UNAVAILABLE, retry_after=protocol.SERVICE_RETRY_AFTER)),
 )
 
 
 def ending_for(exc: BaseException, turn_id: str) -> Ending:
-    for kind, build in FAILURES:
-        if isinstance(exc, kind):
+    for matches, build in FAILURES:
+        if matches(exc):
             return build(exc)
     # Also gevent.Timeout from Celery's hard time limit.
     log.error("turn %s failed", turn_id, exc_info=exc)

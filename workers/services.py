@@ -20,12 +20,16 @@ from workers.turn_lock import LEASE_SECONDS, LeaseKeeper
 # Redis connections a worker may use beyond one per greenlet: the cancel subscription, the lease
 # keeper, the heartbeat, housekeeping.
 _REDIS_HEADROOM = 8
+# Hundreds of turns share DB_POOL_SIZE connections: a turn queues for one rather than failing
+# (measured: 500 concurrent turns on 10 connections waited more than 5 s at the start).
+WORKER_DB_WAIT_SECONDS = 30
 
 
 def worker_runtime(settings: Settings) -> Runtime:
     """Every greenlet may publish at the same moment, so the Redis pool is sized by the concurrency."""
     return Runtime(settings, redis_connections=settings.worker_concurrency + _REDIS_HEADROOM,
-                   client_name="fluxbase-worker")
+                   client_name="fluxbase-worker",
+                   db_wait_seconds=max(WORKER_DB_WAIT_SECONDS, settings.db_acquire_timeout_seconds))
 
 
 class WorkerServices:
@@ -46,7 +50,7 @@ class WorkerServices:
     def tool_services(self) -> ToolServices:
         executor = SqlExecutor(self.runtime.user_db, statement_timeout_ms=self.settings.sql_statement_timeout_ms,
                                max_rows=self.settings.sql_max_rows, max_bytes=self.settings.sql_max_bytes,
-                               acquire_timeout_s=self.settings.db_acquire_timeout_seconds)
+                               acquire_timeout_s=self.runtime.db_wait_seconds)
         return ToolServices(settings=self.settings, sql=executor, db=self.runtime.db)
 
     @cached_property

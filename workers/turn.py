@@ -11,12 +11,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from app import protocol
 from app.chat import repository as conversations
 from app.chat.repository import NewMessage
 from app.protocol import Step
 from app.tools.base import ToolContext
+from app.unavailable import is_unavailable
 from workers.cancellation import TurnCancellation
 from workers.emitter import TurnEmitter
 from workers.endings import Ending, ending_for, publish_recovered, success
@@ -28,6 +33,10 @@ from workers.turn_lock import LEASE_SECONDS, TurnLock
 log = logging.getLogger(__name__)
 
 _OWNER = f"{socket.gethostname()}:{os.getpid()}"
+# How long a finished attempt waits for PostgreSQL to come back to store its answer; past it the
+# turn is left to housekeeping, which runs it again once its lease has lapsed.
+CLOSE_RETRY_SECONDS = 120
+T = TypeVar("T")
 
 
 def execute_turn(services: WorkerServices, turn_id: str) -> None:
@@ -97,19 +106,43 @@ def _stored_messages(turn: conversations.Turn, outcome: TurnOutcome, status: str
 def _close(services: WorkerServices, turn: conversations.Turn, outcome: TurnOutcome, ending: Ending,
            emit: TurnEmitter) -> None:
     """Persist what the turn produced (tool calls and results, and the text so far) and close it;
-    publish the ending only if this attempt closed it."""
+    publish the ending only if this attempt closed it. A PostgreSQL outage is waited out: the
+    answer exists only in this process until it is stored."""
+    closed = _while_database_away(lambda: _store(services, turn, outcome, ending), turn.id)
+    if not closed:
+        return
+    seq = emit.finish(ending.event)
+    _while_database_away(lambda: _record(services, turn, emit.last_seq, seq), turn.id)
+
+
+def _store(services: WorkerServices, turn: conversations.Turn, outcome: TurnOutcome, ending: Ending) -> bool:
     usage = outcome.usage
     with services.runtime.db.connection() as conn:
         with conn.transaction():
-            closed = conversations.close_turn(
-                conn, turn, status=ending.status, error_code=ending.code and ending.code.value, prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens, messages=_stored_messages(turn, outcome, ending.status))
-        if not closed:
-            return
-        seq = emit.finish(ending.event)
-        conversations.record_ending(conn, turn_id=turn.id, conversation_id=turn.conversation_id,
-                                    last_seq=emit.last_seq, ending_seq=seq)
+            return conversations.close_turn(
+                conn, turn, status=ending.status, error_code=ending.code and ending.code.value,
+                prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+                messages=_stored_messages(turn, outcome, ending.status))
+
+
+def _record(services: WorkerServices, turn: conversations.Turn, last_seq: int, ending_seq: int | None) -> None:
+    with services.runtime.db.connection() as conn:
+        conversations.record_ending(conn, turn_id=turn.id, conversation_id=turn.conversation_id, last_seq=last_seq,
+                                    ending_seq=ending_seq)
         conn.commit()
+
+
+def _while_database_away(step: Callable[[], T], turn_id: str, retry_seconds: float = CLOSE_RETRY_SECONDS) -> T:
+    deadline = time.monotonic() + retry_seconds
+    pause = threading.Event()
+    while True:
+        try:
+            return step()
+        except Exception as exc:
+            if not is_unavailable(exc) or time.monotonic() > deadline:
+                raise
+            log.warning("turn %s waits for PostgreSQL to store its answer: %s", turn_id, exc)
+            pause.wait(1.0)
 
 
 def _publish_lost(services: WorkerServices, lost: conversations.ClosedTurn) -> None:

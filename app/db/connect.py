@@ -19,7 +19,7 @@ def connect_owner(settings: Settings, **kwargs) -> psycopg.Connection:
         raise DatabaseUnavailable(f"cannot connect to DATABASE_URL: {str(exc).strip()}") from None
 
 
-def owner_pool(settings: Settings, name: str = "owner") -> ConnectionPool:
+def owner_pool(settings: Settings, name: str = "owner", *, wait_seconds: float | None = None) -> ConnectionPool:
     """Pool for the server's own tables; rows come back as dicts.
 
     A caller waits at most DB_ACQUIRE_TIMEOUT_SECONDS for a connection (PoolTimeout, which the
@@ -28,10 +28,10 @@ def owner_pool(settings: Settings, name: str = "owner") -> ConnectionPool:
                           kwargs={"row_factory": dict_row, "autocommit": False,
                                   "connect_timeout": settings.db_acquire_timeout_seconds},
                           open=True, check=ConnectionPool.check_connection,
-                          timeout=settings.db_acquire_timeout_seconds)
+                          timeout=wait_seconds or settings.db_acquire_timeout_seconds)
 
 
-def authenticator_pool(settings: Settings) -> ConnectionPool:
+def authenticator_pool(settings: Settings, *, wait_seconds: float | None = None) -> ConnectionPool:
     """Pool for model-written SQL; every connection logs in as the unprivileged authenticator role.
 
     Server-side prepared statements are off (`prepare_threshold=None`): model SQL may run
@@ -42,7 +42,7 @@ def authenticator_pool(settings: Settings) -> ConnectionPool:
                           kwargs={"autocommit": False, "prepare_threshold": None,
                                   "connect_timeout": settings.db_acquire_timeout_seconds},
                           open=True, check=ConnectionPool.check_connection, reset=reset_session,
-                          timeout=settings.db_acquire_timeout_seconds)
+                          timeout=wait_seconds or settings.db_acquire_timeout_seconds)
 
 
 def reset_session(conn: psycopg.Connection) -> None:

@@ -193,46 +193,75 @@ def test_many_turns_at_once_hold_a_bounded_number_of_redis_connections(base_env,
         llm.assert_complete()
 
 
-def test_postgres_down_fails_fast_with_a_clear_code_and_recovers(base_env, database, workdir, llm):
+@pytest.fixture(scope="module")
+def pg_stack(base_env, database, workdir):
     from tests.support.stack import isolated_stack
 
-    llm.reset()
     with isolated_stack(base_env, workdir, "faults-pg", own_postgres=True,
                         env={"DB_ACQUIRE_TIMEOUT_SECONDS": "2"}) as running:
-        client = ChatClient(running.web, token_for("a11ce000-0000-4000-8000-000000000001"))
-        try:
-            conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
-            running.postgres.stop()
-            for frame in ({"type": "start_chat", "chatbot": "shop", "namespace": "tests"},
-                          {"type": "message", "conversation_id": conversation, "content": "hello?"}):
-                began = time.monotonic()
-                client.send(frame)
-                error = client.until_type("error", "chat_started", timeout=30)[-1]
-                assert error.get("code") == "SERVICE_UNAVAILABLE", error
-                assert error["retry_after"] > 0 and time.monotonic() - began < 8
-            began = time.monotonic()
-            with pytest.raises(urllib.error.HTTPError) as info:
-                urllib.request.urlopen(f"{running.web}/api/v1/ai/chatbots", timeout=30)
-            assert info.value.code == 503 and time.monotonic() - began < 8
-            body = json.loads(info.value.read())
-            assert body["code"] == "SERVICE_UNAVAILABLE" and info.value.headers["Retry-After"]
-            with pytest.raises(urllib.error.HTTPError) as health:
-                urllib.request.urlopen(f"{running.web}/health", timeout=30)
-            assert health.value.code == 503 and not json.loads(health.value.read())["checks"]["postgres"]["ok"]
+        yield running
 
-            running.postgres.start()
-            wait_until(lambda: _status(f"{running.web}/health") == 200, 60, "health to recover")
-            llm.reply_text("back")
-            again = client.start_chat("shop", namespace="tests", conversation_id=conversation)
-            assert again["type"] == "chat_started"
-            assert client.ask(conversation, "and now?")[-1]["type"] == "done"
-            with psycopg.connect(running.settings.database_url) as conn:
-                stored = conn.execute("select count(*) from ai.messages where conversation_id = %s",
-                                      (conversation,)).fetchone()[0]
-            assert stored == 2  # the refused message was not half-stored
-        finally:
-            client.close()
-        llm.assert_complete()
+
+def test_a_turn_that_finishes_while_postgres_is_down_is_stored_once_it_is_back(pg_stack, llm):
+    running = pg_stack
+    client = ChatClient(running.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+    try:
+        conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+        gate = llm.reply_held(TEXT, after_chunks=11, chunks=200)
+        client.send({"type": "message", "conversation_id": conversation, "content": "words"})
+        assert llm.wait_for_held(1)
+        running.postgres.stop()
+        gate.open()  # the answer streams to the client; storing it has to wait
+        wait_until(lambda: "waits for PostgreSQL" in running.worker.log_text(), 60, "the worker to wait")
+        running.postgres.start()
+        ending = client.until_type("done", "error", timeout=90)[-1]
+        assert ending["type"] == "done", ending
+        assert "".join(e["delta"] for e in client.events if e["type"] == "content") == TEXT
+        with psycopg.connect(running.settings.database_url) as conn:
+            rows = conn.execute("select role, content from ai.messages where conversation_id = %s order by ordinal",
+                                (conversation,)).fetchall()
+            turns = conn.execute("select status, attempts from ai.turns where conversation_id = %s",
+                                 (conversation,)).fetchall()
+        assert rows == [("user", "words"), ("assistant", TEXT)] and turns == [("done", 1)]
+    finally:
+        client.close()
+
+
+def test_postgres_down_fails_fast_with_a_clear_code_and_recovers(pg_stack, llm):
+    running = pg_stack
+    client = ChatClient(running.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+    try:
+        conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+        running.postgres.stop()
+        for frame in ({"type": "start_chat", "chatbot": "shop", "namespace": "tests"},
+                      {"type": "message", "conversation_id": conversation, "content": "hello?"}):
+            began = time.monotonic()
+            client.send(frame)
+            error = client.until_type("error", "chat_started", timeout=30)[-1]
+            assert error.get("code") == "SERVICE_UNAVAILABLE", error
+            assert error["retry_after"] > 0 and time.monotonic() - began < 8
+        began = time.monotonic()
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(f"{running.web}/api/v1/ai/chatbots", timeout=30)
+        assert info.value.code == 503 and time.monotonic() - began < 8
+        body = json.loads(info.value.read())
+        assert body["code"] == "SERVICE_UNAVAILABLE" and info.value.headers["Retry-After"]
+        with pytest.raises(urllib.error.HTTPError) as health:
+            urllib.request.urlopen(f"{running.web}/health", timeout=30)
+        assert health.value.code == 503 and not json.loads(health.value.read())["checks"]["postgres"]["ok"]
+
+        running.postgres.start()
+        wait_until(lambda: _status(f"{running.web}/health") == 200, 60, "health to recover")
+        llm.reply_text("back")
+        again = client.start_chat("shop", namespace="tests", conversation_id=conversation)
+        assert again["type"] == "chat_started"
+        assert client.ask(conversation, "and now?")[-1]["type"] == "done"
+        with psycopg.connect(running.settings.database_url) as conn:
+            stored = conn.execute("select count(*) from ai.messages where conversation_id = %s",
+                                  (conversation,)).fetchone()[0]
+        assert stored == 2  # the refused message was not half-stored
+    finally:
+        client.close()
 
 
 def _status(url: str) -> int:
