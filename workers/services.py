@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from psycopg_pool import ConnectionPool
+
 from app.chat.repository import renew_leases
 from app.chat.schema import SchemaCache
+from app.db.connect import owner_pool
 from app.providers.base import NoProviderConfigured, Provider
 from app.providers.registry import ClientLimits, build_provider
 from app.runtime import Runtime
@@ -65,8 +68,14 @@ class WorkerServices:
     def leases(self) -> LeaseKeeper:
         return LeaseKeeper(self.runtime.redis, self._renew_durable_leases)
 
+    @cached_property
+    def _lease_db(self) -> ConnectionPool:
+        # A connection of its own: behind hundreds of turns queueing for the shared pool, a renewal
+        # would wait past the lease it renews.
+        return owner_pool(self.settings, "leases", wait_seconds=LEASE_SECONDS / 3, max_size=1)
+
     def _renew_durable_leases(self, turn_ids: list[str]) -> None:
-        with self.runtime.db.connection() as conn:
+        with self._lease_db.connection() as conn:
             renew_leases(conn, turn_ids, lease_seconds=LEASE_SECONDS)
             conn.commit()
 
@@ -89,4 +98,7 @@ class WorkerServices:
             part = self.__dict__.pop(name, None)
             if part is not None:
                 part.stop()
+        lease_db = self.__dict__.pop("_lease_db", None)
+        if lease_db is not None:
+            lease_db.close()
         self.runtime.close()

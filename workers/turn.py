@@ -18,8 +18,8 @@ from typing import TypeVar
 
 from app import protocol
 from app.chat import repository as conversations
-from app.chat.repository import NewMessage
-from app.protocol import Step
+from app.chat.repository import Closing, NewMessage
+from app.protocol import Code, Step
 from app.tools.base import ToolContext
 from app.unavailable import is_unavailable
 from workers.cancellation import TurnCancellation
@@ -108,14 +108,19 @@ def _close(services: WorkerServices, turn: conversations.Turn, outcome: TurnOutc
     """Persist what the turn produced (tool calls and results, and the text so far) and close it;
     publish the ending only if this attempt closed it. A PostgreSQL outage is waited out: the
     answer exists only in this process until it is stored."""
-    closed = _while_database_away(lambda: _store(services, turn, outcome, ending), turn.id)
-    if not closed:
+    closing = _while_database_away(lambda: _store(services, turn, outcome, ending), turn.id)
+    if closing is Closing.GONE:
+        # Deleted with its conversation (an admin deleted the chatbot): clients still following it
+        # get an ending instead of waiting; there is nothing left to record it in.
+        emit.finish(protocol.error(Code.CONVERSATION_NOT_FOUND, "The conversation was deleted during the answer"))
+        return
+    if closing is not Closing.CLOSED:
         return
     seq = emit.finish(ending.event)
     _while_database_away(lambda: _record(services, turn, emit.last_seq, seq), turn.id)
 
 
-def _store(services: WorkerServices, turn: conversations.Turn, outcome: TurnOutcome, ending: Ending) -> bool:
+def _store(services: WorkerServices, turn: conversations.Turn, outcome: TurnOutcome, ending: Ending) -> Closing:
     usage = outcome.usage
     with services.runtime.db.connection() as conn:
         with conn.transaction():

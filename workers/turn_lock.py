@@ -75,10 +75,6 @@ class LeaseKeeper:
             if not held:
                 continue
             try:
-                self._renew_durable([turn_id for _key, (turn_id, _token) in held])
-            except Exception as exc:  # PostgreSQL away: the next round retries
-                log.warning("could not renew %d turn lease(s) in PostgreSQL: %s", len(held), exc)
-            try:
                 pipe = self._client.pipeline(transaction=False)
                 for key, (_turn_id, token) in held:
                     self._renew(keys=[key], args=[token, LEASE_SECONDS * 1000], client=pipe)
@@ -88,6 +84,10 @@ class LeaseKeeper:
             except redis.RedisError as exc:
                 # The next round retries; a lost lease only lets a redelivery take over.
                 log.warning("could not renew %d turn lock(s): %s", len(held), exc)
+            try:
+                self._renew_durable([turn_id for _key, (turn_id, _token) in held])
+            except Exception as exc:  # PostgreSQL away: the next round retries
+                log.warning("could not renew %d turn lease(s) in PostgreSQL: %s", len(held), exc)
 
 
 class TurnLock:

@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from psycopg import Connection, errors
 
@@ -193,6 +194,8 @@ update ai.turns set status = %(status)s, error_code = %(error_code)s, prompt_tok
 returning id
 """
 
+TURN_EXISTS = "select 1 from ai.turns where id = %(turn_id)s"
+
 ADD_MESSAGE = """
 insert into ai.messages (id, conversation_id, turn_id, role, content, tool_calls, tool_call_id, tool_name,
                          status, prompt_tokens, completion_tokens)
@@ -357,19 +360,26 @@ def begin_attempt(conn: Connection, turn_id: str, *, lease_seconds: int) -> Turn
     return TurnContext(_turn(row), conversation, row["user_content"])
 
 
+class Closing(StrEnum):
+    CLOSED = "closed"      # this attempt closed the turn and stored what it produced
+    TAKEN = "taken"        # another attempt closed it (or took it over): store and publish nothing
+    GONE = "gone"          # the turn no longer exists: its conversation was deleted meanwhile
+
+
 def close_turn(conn: Connection, turn: Turn, *, status: str, error_code: str | None, prompt_tokens: int,
-               completion_tokens: int, messages: Sequence[NewMessage] = ()) -> bool:
-    """Close the turn and store what it produced; False (nothing stored) when another attempt closed it
-    first. Locks the conversation before the turn (the lock order of this module)."""
+               completion_tokens: int, messages: Sequence[NewMessage] = ()) -> Closing:
+    """Close the turn and store what it produced. Locks the conversation before the turn (the lock
+    order of this module)."""
     conn.execute(LOCK_CONVERSATION, {"conversation_id": turn.conversation_id})
     closed = conn.execute(FINISH_TURN, {"status": status, "error_code": error_code, "prompt_tokens": prompt_tokens,
                                         "completion_tokens": completion_tokens, "turn_id": turn.id,
                                         "message_id": turn.assistant_message_id}).fetchone()
     if closed is None:
-        return False
+        exists = conn.execute(TURN_EXISTS, {"turn_id": turn.id}).fetchone()
+        return Closing.TAKEN if exists else Closing.GONE
     for message in messages:
         add_message(conn, turn, message)
-    return True
+    return Closing.CLOSED
 
 
 def add_message(conn: Connection, turn: Turn, message: NewMessage) -> None:

@@ -19,12 +19,13 @@ def connect_owner(settings: Settings, **kwargs) -> psycopg.Connection:
         raise DatabaseUnavailable(f"cannot connect to DATABASE_URL: {str(exc).strip()}") from None
 
 
-def owner_pool(settings: Settings, name: str = "owner", *, wait_seconds: float | None = None) -> ConnectionPool:
+def owner_pool(settings: Settings, name: str = "owner", *, wait_seconds: float | None = None,
+               max_size: int | None = None) -> ConnectionPool:
     """Pool for the server's own tables; rows come back as dicts.
 
     A caller waits at most DB_ACQUIRE_TIMEOUT_SECONDS for a connection (PoolTimeout, which the
     web layer answers with SERVICE_UNAVAILABLE), so a PostgreSQL outage fails requests in seconds."""
-    return ConnectionPool(settings.database_url, min_size=1, max_size=settings.db_pool_size, name=name,
+    return ConnectionPool(settings.database_url, min_size=1, max_size=max_size or settings.db_pool_size, name=name,
                           kwargs={"row_factory": dict_row, "autocommit": False,
                                   "connect_timeout": settings.db_acquire_timeout_seconds},
                           open=True, check=ConnectionPool.check_connection,

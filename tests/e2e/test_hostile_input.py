@@ -192,3 +192,32 @@ def test_a_socket_cannot_follow_another_users_conversation_by_guessing_its_id(ch
     assert mallory.until_type("error")[-1]["code"] == "NO_SESSION"
     mallory.send({"type": "cancel", "conversation_id": str(uuid.UUID(conversation))})
     assert mallory.until_type("error")[-1]["code"] == "NO_SESSION"
+
+
+def test_a_chatbot_deleted_during_a_turn_still_ends_the_turn_for_its_clients(chat, llm, database, web):
+    import urllib.request
+
+    from app.chatbots.sync_service import sync_payload
+    from tests.conftest import TEST_CHATBOT, TEST_SERVICE_KEY
+
+    code = TEST_CHATBOT.format(anon="false", max_turns=5, language="auto")
+    report = sync_payload(database, namespace="tests-deleted", chatbots=[{"name": "doomed", "code": code}])
+    assert not report.errors
+    client = chat()
+    conversation = client.start_chat("doomed", namespace="tests-deleted")["conversation_id"]
+    gate = llm.reply_held("an answer nobody will keep", after_chunks=2)
+    client.send({"type": "message", "conversation_id": conversation, "content": "hello"})
+    assert llm.wait_for_held(1)
+    listing = urllib.request.Request(f"{web}/api/v1/admin/ai/chatbots?namespace=tests-deleted",
+                                     headers={"X-Service-Key": TEST_SERVICE_KEY})
+    with urllib.request.urlopen(listing, timeout=10) as response:
+        chatbot_id = json.loads(response.read())["chatbots"][0]["id"]
+    delete = urllib.request.Request(f"{web}/api/v1/admin/ai/chatbots/{chatbot_id}", method="DELETE",
+                                    headers={"X-Service-Key": TEST_SERVICE_KEY})
+    with urllib.request.urlopen(delete, timeout=10) as response:
+        assert response.status == 204
+    gate.open()
+    ending = client.until_type("done", "error", "cancelled")[-1]
+    assert ending["type"] == "error" and ending["code"] == "CONVERSATION_NOT_FOUND", ending
+    client.send({"type": "message", "conversation_id": conversation, "content": "again?"})
+    assert client.until_type("error")[-1]["code"] == "CONVERSATION_NOT_FOUND"
