@@ -130,6 +130,9 @@ class Settings:
             lambda n, v: parse_int(n, v, 1, 100000))
     sql_max_bytes: int = _setting("SQL_MAX_BYTES", "1048576", "Bytes of result data kept per query.",
             lambda n, v: parse_int(n, v, 1024, 64 * 1048576))
+    turn_result_bytes: int = _setting("TURN_RESULT_BYTES", "8388608",
+            "Bytes of query and tool result data one turn sends to clients (and keeps for replay); later results "
+            "arrive without their rows (`truncated`).", lambda n, v: parse_int(n, v, 65536, 1024 * 1048576))
     model_sample_rows: int = _setting("MODEL_SAMPLE_ROWS", "5",
             "Rows of a query result shown to the model (the client gets them all).",
             lambda n, v: parse_int(n, v, 0, 100))

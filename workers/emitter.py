@@ -10,6 +10,7 @@ if it never gets through, housekeeping publishes it later (app/chat/repository.p
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -27,9 +28,38 @@ RETRY_INTERVAL_SECONDS = 0.5
 ENDING_RETRY_SECONDS = 20.0
 
 
+class ResultBudget:
+    """The result data (rows, tool output) one turn sends to clients, in JSON bytes.
+
+    Past it, a result arrives without its data and marked `truncated`: the client's socket buffer,
+    the replay buffer in Redis and every resume read the turn whole, so a turn must stay bounded."""
+
+    _KINDS = {protocol.Event.QUERY_RESULT: [], protocol.Event.TOOL_RESULT: None}
+
+    def __init__(self, limit: int):
+        self._left = limit
+
+    def apply(self, event: dict) -> dict:
+        kind = event.get("type")
+        if kind not in self._KINDS or not event.get("data"):
+            return event
+        size = len(json.dumps(event["data"], separators=(",", ":"), default=str))
+        if size <= self._left:
+            self._left -= size
+            return event
+        trimmed = {**event, "truncated": True}
+        if self._KINDS[kind] is None:
+            trimmed.pop("data")
+        else:
+            trimmed["data"] = []
+        return trimmed
+
+
 class TurnEmitter:
-    def __init__(self, bus: StreamBus, conversation_id: str, message_id: str, floor: int):
+    def __init__(self, bus: StreamBus, conversation_id: str, message_id: str, floor: int,
+                 result_budget: ResultBudget | None = None):
         self._bus = bus
+        self._budget = result_budget
         self._conversation_id = conversation_id
         self._message_id = message_id
         self._lock = threading.Lock()  # tools run in parallel and emit from several greenlets
@@ -45,6 +75,8 @@ class TurnEmitter:
             if self._dropped and time.monotonic() < self._retry_at:
                 self._dropped += 1
                 return
+            if self._budget is not None:
+                event = self._budget.apply(event)
             try:
                 self._flush_loss()
                 self._publish(event)

@@ -58,6 +58,10 @@ def ending_for(exc: BaseException, turn_id: str) -> Ending:
     return _error(Code.INTERNAL_ERROR)
 
 
+def unstorable() -> Ending:
+    return _error(Code.INTERNAL_ERROR, "The answer could not be stored")
+
+
 def success(outcome: TurnOutcome) -> Ending:
     return Ending("done", None, protocol.done(outcome.usage.as_dict()))
 

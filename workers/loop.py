@@ -17,6 +17,9 @@ from app.tools.registry import ToolContext, ToolRegistry
 from workers.cancellation import TurnCancellation
 
 MAX_PARALLEL_TOOLS = 8
+# Calls run per model round; the model is told about the rest. Without a cap one round of 50
+# queries sent ~50 MiB of rows to the client and into the replay buffer.
+MAX_TOOL_CALLS_PER_ROUND = 16
 
 
 class TurnCancelled(Exception):
@@ -118,10 +121,12 @@ class ToolLoop:
                 return "Error: cancelled by the user"
             return self._registry.invoke(call.name, call.arguments, context, offered)
 
-        if len(calls) == 1:
-            return [run(calls[0])]
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_TOOLS, len(calls))) as pool:
-            return list(pool.map(run, calls))
+        ran, skipped = calls[:MAX_TOOL_CALLS_PER_ROUND], calls[MAX_TOOL_CALLS_PER_ROUND:]
+        over = [f"Error: not run; at most {MAX_TOOL_CALLS_PER_ROUND} tool calls are run per round"] * len(skipped)
+        if len(ran) == 1:
+            return [run(ran[0])] + over
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_TOOLS, len(ran))) as pool:
+            return list(pool.map(run, ran)) + over
 
     def _check_cancelled(self) -> None:
         if self._cancellation.cancelled:

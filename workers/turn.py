@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import psycopg
+
 from app import protocol
 from app.chat import repository as conversations
 from app.chat.repository import Closing, NewMessage
@@ -23,8 +25,8 @@ from app.protocol import Code, Step
 from app.tools.base import ToolContext
 from app.unavailable import is_unavailable
 from workers.cancellation import TurnCancellation
-from workers.emitter import TurnEmitter
-from workers.endings import Ending, ending_for, publish_recovered, success
+from workers.emitter import ResultBudget, TurnEmitter
+from workers.endings import Ending, ending_for, publish_recovered, success, unstorable
 from workers.loop import LoopConfig, ToolLoop, TurnOutcome
 from workers.plan import TurnPlan, build_plan
 from workers.services import WorkerServices
@@ -63,7 +65,8 @@ def execute_turn(services: WorkerServices, turn_id: str) -> None:
 
 def run_attempt(services: WorkerServices, started: conversations.TurnContext) -> None:
     turn, conversation = started.turn, started.conversation
-    emit = TurnEmitter(services.bus, conversation.id, turn.assistant_message_id, floor=conversation.last_seq)
+    emit = TurnEmitter(services.bus, conversation.id, turn.assistant_message_id, floor=conversation.last_seq,
+                       result_budget=ResultBudget(services.settings.turn_result_bytes))
     outcome = TurnOutcome()
     cancellation = TurnCancellation()
     try:
@@ -108,7 +111,15 @@ def _close(services: WorkerServices, turn: conversations.Turn, outcome: TurnOutc
     """Persist what the turn produced (tool calls and results, and the text so far) and close it;
     publish the ending only if this attempt closed it. A PostgreSQL outage is waited out: the
     answer exists only in this process until it is stored."""
-    closing = _while_database_away(lambda: _store(services, turn, outcome, ending), turn.id)
+    try:
+        closing = _while_database_away(lambda: _store(services, turn, outcome, ending), turn.id)
+    except psycopg.Error:
+        # PostgreSQL refused what the turn produced: close it without that, once, rather than leave it
+        # running for housekeeping to run again (and fail the same way) until its attempts run out.
+        log.exception("turn %s: its answer could not be stored; closing it without it", turn.id)
+        ending = unstorable()
+        closing = _while_database_away(lambda: _store(services, turn, TurnOutcome(usage=outcome.usage), ending),
+                                       turn.id)
     if closing is Closing.GONE:
         # Deleted with its conversation (an admin deleted the chatbot): clients still following it
         # get an ending instead of waiting; there is nothing left to record it in.

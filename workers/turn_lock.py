@@ -68,6 +68,13 @@ class LeaseKeeper:
     def stop(self) -> None:
         self._stop.set()
 
+    def _forget_released(self, retaken: list[tuple[str, str]]) -> None:
+        """A lock released while this round ran was missing, so the round took it again: undo that."""
+        with self._lock:
+            released = [(key, token) for key, token in retaken if self._held.get(key, (None, None))[1] != token]
+        for key, token in released:
+            self._client.eval(_RELEASE, 1, key, token)
+
     def _run(self) -> None:
         while not self._stop.wait(LEASE_SECONDS / 3):
             with self._lock:
@@ -78,9 +85,11 @@ class LeaseKeeper:
                 pipe = self._client.pipeline(transaction=False)
                 for key, (_turn_id, token) in held:
                     self._renew(keys=[key], args=[token, LEASE_SECONDS * 1000], client=pipe)
-                retaken = sum(1 for result in pipe.execute() if result == 2)
+                retaken = [(key, token) for (key, (_turn_id, token)), result in zip(held, pipe.execute())
+                           if result == 2]
                 if retaken:
-                    log.warning("took %d turn lock(s) again after Redis lost them", retaken)
+                    self._forget_released(retaken)
+                    log.warning("took %d turn lock(s) again after Redis lost them", len(retaken))
             except redis.RedisError as exc:
                 # The next round retries; a lost lease only lets a redelivery take over.
                 log.warning("could not renew %d turn lock(s): %s", len(held), exc)

@@ -12,6 +12,7 @@ ROLES = ("anon", "authenticated", "service_role")
 # PROTOCOL.md section 5 also accepts JWTs with role `admin` on admin endpoints.
 VERIFIED_ROLES = (*ROLES, "admin")
 _LEEWAY_SECONDS = 10
+_MAX_EXP = 2**53 - 1
 
 
 class AuthError(Exception):
@@ -70,6 +71,10 @@ def verify(secret: str, token: str) -> Principal:
         raise AuthError("token has expired") from None
     except jwt.InvalidTokenError as exc:
         raise AuthError(f"invalid token: {exc}") from None
+    exp = claims.get("exp")
+    # PyJWT also takes a numeric string; a client must be able to read exp back exactly (JSON numbers).
+    if not isinstance(exp, (int, float)) or isinstance(exp, bool) or not 0 < exp <= _MAX_EXP:
+        raise AuthError("invalid token: exp must be a number of seconds since the epoch")
     role = claims.get("role")
     if role not in VERIFIED_ROLES:
         raise AuthError("invalid token: unknown role")

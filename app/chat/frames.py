@@ -61,7 +61,9 @@ def _storable(value: str, key: str, conversation_id: str | None = None) -> str:
 
 
 def _string(frame: dict, key: str, *, required: bool = True, default: str | None = None) -> str | None:
-    value = frame.get(key, default)
+    value = frame.get(key)
+    if value is None:  # absent and null alike
+        value = default
     if value is None:
         if required:
             raise _invalid(f"`{key}` is required")

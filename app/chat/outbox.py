@@ -1,21 +1,39 @@
 """A socket's outgoing events: a bounded queue drained by one sender, so a slow client stalls only itself.
 
-When a client falls further behind than the queue holds (in events or in bytes), it is cut off
-instead of buffering without end; it can reconnect and resume from its last seq. `put` never
-blocks and never writes to the socket: it runs on the process's shared relay greenlet.
+A client that reads slower than the model writes gets bigger deltas, not a cut: a content delta
+queued behind another one of the same message is merged into it (carrying the later seq), so a
+long answer takes one queue slot however far behind the client is. A client that falls further
+behind than the queue holds in other events, or in bytes, is cut off instead of buffering without
+end; it can reconnect and resume from its last seq. `put` never blocks and never writes to the
+socket: it runs on the process's shared relay greenlet. Events are serialised by the sender.
 """
 from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
+from collections import deque
 from collections.abc import Callable
+
+from app import protocol
 
 log = logging.getLogger(__name__)
 
-_STOP = object()
 MAX_QUEUED_BYTES = 32 * 1024 * 1024
+# What a queued event costs beyond its text, for the byte bound (an estimate; it need not be exact).
+_EVENT_OVERHEAD = 160
+
+
+def _mergeable(queued: dict, event: dict) -> bool:
+    return (queued.get("type") == event.get("type") == protocol.Event.CONTENT
+            and queued.get("message_id") == event.get("message_id")
+            and queued.get("conversation_id") == event.get("conversation_id"))
+
+
+def _size(event: dict) -> int:
+    if event.get("type") == protocol.Event.CONTENT:
+        return len(event.get("delta", "")) + _EVENT_OVERHEAD
+    return len(json.dumps(event, separators=(",", ":"), default=str))
 
 
 class Outbox:
@@ -23,58 +41,59 @@ class Outbox:
                  max_bytes: int = MAX_QUEUED_BYTES):
         self._send = send
         self._on_overflow = on_overflow
-        self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
+        self._maxsize = maxsize
         self._max_bytes = max_bytes
+        self._queue: deque[dict] = deque()
         self._queued_bytes = 0
-        self._lock = threading.Lock()
-        self._closed = threading.Event()
+        self._ready = threading.Condition()
+        self._closed = False
         self._sender = threading.Thread(target=self._drain, name="ws-sender", daemon=True)
         self._sender.start()
 
     @property
     def closed(self) -> bool:
-        return self._closed.is_set()
+        return self._closed
 
     def put(self, event: dict) -> None:
-        if self._closed.is_set():
+        if self._closed:
             return
-        text = json.dumps(event, separators=(",", ":"), default=str)
-        with self._lock:
-            over_bytes = self._queued_bytes + len(text) > self._max_bytes
-            if not over_bytes:
-                try:
-                    self._queue.put_nowait(text)
-                    self._queued_bytes += len(text)
-                    return
-                except queue.Full:
-                    pass
+        size = _size(event)
+        with self._ready:
+            if self._queue and _mergeable(self._queue[-1], event):
+                queued = self._queue[-1]
+                self._queue[-1] = {**queued, **event, "delta": queued.get("delta", "") + event.get("delta", "")}
+                self._queued_bytes += size - _EVENT_OVERHEAD
+            else:
+                self._queue.append(event)
+                self._queued_bytes += size
+            if len(self._queue) <= self._maxsize and self._queued_bytes <= self._max_bytes:
+                self._ready.notify()
+                return
         log.warning("cutting off a WebSocket client that fell too far behind")
         self.close()
         self._on_overflow()
 
     def _drain(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            with self._lock:
-                self._queued_bytes -= len(item)
+            with self._ready:
+                while not self._queue and not self._closed:
+                    self._ready.wait()
+                if self._closed:
+                    return
+                event = self._queue.popleft()
+                self._queued_bytes -= _size(event)
             try:
-                self._send(item)
+                self._send(json.dumps(event, separators=(",", ":"), default=str))
             except Exception:  # the socket is gone; the reader side notices and cleans up
-                self._closed.set()
+                self._closed = True
                 return
 
     def close(self) -> None:
-        if self._closed.is_set():
-            return
-        self._closed.set()
-        # Drop what is queued so the stop marker fits even in a full queue.
-        with self._lock:
-            while True:
-                try:
-                    self._queue.get_nowait()
-                except queue.Empty:
-                    break
+        with self._ready:
+            if self._closed:
+                return
+            self._closed = True
+            # Drop what is queued: a closed socket will never read it.
+            self._queue.clear()
             self._queued_bytes = 0
-        self._queue.put_nowait(_STOP)
+            self._ready.notify_all()

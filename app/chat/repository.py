@@ -35,6 +35,10 @@ class ConversationGone(Exception):
     """The conversation was deleted or has expired."""
 
 
+class ChatbotGone(Exception):
+    """The conversation's chatbot was disabled since the socket attached."""
+
+
 @dataclass(frozen=True)
 class Conversation:
     id: str
@@ -121,26 +125,30 @@ values (%(chatbot_id)s, %(user_id)s, %(user_role)s,
 returning id, chatbot_id, user_id, user_role, turn_count, title, last_seq
 """
 
+# The role is part of ownership: a turn runs with the role stored on its conversation, so a token
+# of another role for the same `sub` must not pick the conversation up (and run with its rights).
 FIND_OWNED_CONVERSATION = """
 select id, chatbot_id, user_id, user_role, turn_count, title, last_seq from ai.conversations
- where id = %(id)s and chatbot_id = %(chatbot_id)s and user_id = %(user_id)s
+ where id = %(id)s and chatbot_id = %(chatbot_id)s and user_id = %(user_id)s and user_role = %(user_role)s
    and (expires_at is null or expires_at > now())
 """
 
 CONVERSATION_LAST_SEQ = "select last_seq from ai.conversations where id = %(id)s"
 
 CONVERSATION_LIVE = """
-select 1 from ai.conversations where id = %(id)s and (expires_at is null or expires_at > now())
+select b.enabled from ai.conversations c join ai.chatbots b on b.id = c.chatbot_id
+ where c.id = %(id)s and (c.expires_at is null or c.expires_at > now())
 """
 
 # One statement: count the turn, store the user message and queue the turn. The unique index on
 # unfinished turns makes a concurrent second message fail as a whole; a conversation at its turn
-# limit, expired or gone matches no row and inserts nothing.
+# limit, expired or gone, or whose chatbot was disabled, matches no row and inserts nothing.
 START_TURN = """
 with conversation as (
-  update ai.conversations set turn_count = turn_count + 1, updated_at = now(), title = coalesce(title, %(title)s)
-  where id = %(conversation_id)s and turn_count < %(max_turns)s and (expires_at is null or expires_at > now())
-  returning id
+  update ai.conversations c set turn_count = turn_count + 1, updated_at = now(), title = coalesce(title, %(title)s)
+  where c.id = %(conversation_id)s and c.turn_count < %(max_turns)s and (c.expires_at is null or c.expires_at > now())
+    and exists (select 1 from ai.chatbots b where b.id = c.chatbot_id and b.enabled)
+  returning c.id
 ), message as (
   insert into ai.messages (id, conversation_id, turn_id, role, content)
   select %(message_id)s, id, %(turn_id)s, 'user', %(content)s from conversation
@@ -288,13 +296,14 @@ def create_conversation(conn: Connection, *, chatbot_id: str, user_id: str | Non
 
 
 def find_owned_conversation(conn: Connection, *, conversation_id: str, chatbot_id: str,
-                            user_id: str | None) -> Conversation | None:
-    """The conversation if it exists, is live, and belongs to this user and chatbot; None otherwise
-    (the caller must not learn which of those failed)."""
-    if user_id is None:
+                            user_id: str | None, user_role: str) -> Conversation | None:
+    """The conversation if it exists, is live, and belongs to this user, role and chatbot; None
+    otherwise (the caller must not learn which of those failed). Anonymous callers own nothing:
+    an anon token proves no identity, whatever `sub` it carries."""
+    if user_id is None or user_role == "anon":
         return None
     row = conn.execute(FIND_OWNED_CONVERSATION, {"id": conversation_id, "chatbot_id": chatbot_id,
-                                                 "user_id": user_id}).fetchone()
+                                                 "user_id": user_id, "user_role": user_role}).fetchone()
     return _conversation(row) if row else None
 
 
@@ -311,8 +320,8 @@ def _turn(row: dict) -> Turn:
 
 
 def start_turn(conn: Connection, conversation_id: str, content: str, *, max_turns: int) -> Turn:
-    """Persist the user message and a queued turn, committed; raises TurnInProgress, TurnLimitReached
-    or ConversationGone."""
+    """Persist the user message and a queued turn, committed; raises TurnInProgress, TurnLimitReached,
+    ConversationGone or ChatbotGone."""
     params = {"conversation_id": conversation_id, "content": content, "title": _title(content),
               "max_turns": max_turns, "message_id": str(uuid.uuid4()), "turn_id": str(uuid.uuid4())}
     for attempt in range(_RETRIES):
@@ -329,8 +338,11 @@ def start_turn(conn: Connection, conversation_id: str, content: str, *, max_turn
         # Only on the refusal path: say which of the three reasons it was.
         if active_turn(conn, conversation_id) is not None:
             raise TurnInProgress(conversation_id)
-        if conn.execute(CONVERSATION_LIVE, {"id": conversation_id}).fetchone() is None:
+        live = conn.execute(CONVERSATION_LIVE, {"id": conversation_id}).fetchone()
+        if live is None:
             raise ConversationGone(conversation_id)
+        if not live["enabled"]:
+            raise ChatbotGone(conversation_id)
         raise TurnLimitReached(conversation_id)
     return _turn(row)
 

@@ -106,15 +106,16 @@ class ChatSession:
             if principal.anonymous and not config["allow_unauthenticated"]:
                 raise ProtocolError(Code.AUTH_REQUIRED, "This chatbot requires authentication")
             resumed = request.conversation_id is not None
+            if request.conversation_id not in self._attached and len(self._attached) >= MAX_CONVERSATIONS_PER_SOCKET:
+                raise ProtocolError(Code.INVALID_MESSAGE,
+                                    f"a socket can follow at most {MAX_CONVERSATIONS_PER_SOCKET} conversations")
             if resumed:
                 conversation = conversations.find_owned_conversation(
-                    conn, conversation_id=request.conversation_id, chatbot_id=chatbot.id, user_id=principal.user_id)
+                    conn, conversation_id=request.conversation_id, chatbot_id=chatbot.id, user_id=principal.user_id,
+                    user_role=principal.role)
                 if conversation is None:
                     raise ProtocolError(Code.CONVERSATION_NOT_FOUND)
             else:
-                if len(self._attached) >= MAX_CONVERSATIONS_PER_SOCKET:
-                    raise ProtocolError(Code.INVALID_MESSAGE,
-                                        f"a socket can follow at most {MAX_CONVERSATIONS_PER_SOCKET} conversations")
                 conversation = conversations.create_conversation(
                     conn, chatbot_id=chatbot.id, user_id=principal.user_id, user_role=principal.role,
                     ttl_hours=config["conversation_ttl_hours"])
@@ -160,6 +161,8 @@ class ChatSession:
                 raise ProtocolError(Code.TURN_LIMIT, conversation_id=request.conversation_id) from None
             except conversations.ConversationGone:
                 raise ProtocolError(Code.CONVERSATION_NOT_FOUND, conversation_id=request.conversation_id) from None
+            except conversations.ChatbotGone:
+                raise ProtocolError(Code.CHATBOT_NOT_FOUND, conversation_id=request.conversation_id) from None
             conn.commit()
         # Enqueued only after the user message is committed: the worker must find it.
         try:

@@ -375,6 +375,15 @@ def apply_annotations(lines: Sequence[AnnotationLine], where: str, *, doc_line: 
     return ParsedAnnotations(values["description"], values.get("is_public", ANNOTATIONS["public"].default), config)
 
 
+def _storable(value: Any) -> bool:
+    """Text PostgreSQL can keep (jsonb refuses NUL and lone surrogates)."""
+    if isinstance(value, str):
+        return "\x00" not in value and value.encode("utf-8", "surrogatepass") == value.encode("utf-8", "ignore")
+    if isinstance(value, list):
+        return all(_storable(item) for item in value)
+    return True
+
+
 def validate_config(partial: dict[str, Any]) -> dict[str, Any]:
     """Validate and normalise the given keys of a REST `config` object (others are left out)."""
     if not isinstance(partial, dict):
@@ -387,6 +396,8 @@ def validate_config(partial: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(str(key), "unknown config key" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
         if value is None and key not in _NULLABLE:
             raise ConfigError(key, "must not be null")
+        if not _storable(value):
+            raise ConfigError(key, "must not contain NUL characters or unpaired surrogates")
         try:
             result[key] = row.parse(value) if value is not None else None
         except InvalidValue as exc:

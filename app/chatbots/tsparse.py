@@ -91,9 +91,13 @@ def parse_source(code: bytes, where: str) -> ParsedSource:
     """Parse a definition file. `where` (a path or a name) is used in error messages."""
     text = _decode(code, where)
     root = _parser().parse(text.encode("utf-8")).root_node
-    if root.has_error:
-        _raise_syntax_error(root, where)
-    return _Walker(where).walk(root)
+    try:
+        if root.has_error:
+            _raise_syntax_error(root, where)
+        return _Walker(where).walk(root)
+    except RecursionError:
+        # The walk follows the syntax tree; no real definition nests thousands of levels deep.
+        raise ChatbotDefinitionError(where, None, "the file is nested too deeply to read") from None
 
 
 def _decode(code: bytes, where: str) -> str:

@@ -17,6 +17,7 @@ from app.providers.base import (
     ToolCall,
     Usage,
 )
+from app.text import storable
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,9 @@ class _ToolCallAssembler:
                 slot["arguments"] += function.arguments
 
     def drain(self) -> list[ToolCall]:
-        calls = [ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=slot["arguments"] or "{}")
+        # Model output is untrusted text: it is stored, so it must be text PostgreSQL accepts.
+        calls = [ToolCall(id=storable(slot["id"] or f"call_{index}"), name=storable(slot["name"]),
+                          arguments=storable(slot["arguments"] or "{}"))
                  for index, slot in sorted(self._calls.items())]
         self._calls.clear()
         return calls
@@ -92,7 +95,7 @@ class _OpenAIStream:
                     delta = choice.delta
                     if delta is not None:
                         if delta.content:
-                            yield TextDelta(delta.content)
+                            yield TextDelta(storable(delta.content))
                         for fragment in delta.tool_calls or ():
                             calls.add(fragment)
                     if choice.finish_reason:

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from app.text import storable, storable_json
 from app.tools.base import Tool, ToolContext, ToolError
 from app.tools.sql_tool import EXECUTE_SQL
 
@@ -83,9 +84,10 @@ class ToolRegistry:
         if not isinstance(arguments, dict):
             return "Error: the arguments must be a JSON object"
         try:
-            return tool.run(context, arguments)
+            # JSON escapes (\u0000, a lone \ud800) reach the tool as characters PostgreSQL refuses.
+            return storable(tool.run(context, storable_json(arguments)))
         except ToolError as exc:
-            return f"Error: {exc}"
+            return storable(f"Error: {exc}")
         except Exception:
             log.exception("tool %s failed", name)
             return f"Error: the tool {name} failed unexpectedly"

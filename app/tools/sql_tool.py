@@ -66,6 +66,9 @@ def _run(ctx: ToolContext, arguments: dict) -> str:
         checked = check_sql(sql, policy)
     except SqlRefused as exc:
         _refuse(ctx, sql, exc.reason, "refused")
+    except Exception:  # the parser choking on model text is a refusal the model and the client must see
+        log.exception("the SQL guard could not check a statement")
+        _refuse(ctx, sql, "Query failed: the statement could not be parsed", "refused")
     started = time.perf_counter()
     try:
         result = ctx.services.sql.run(sql, role=ctx.role, claims=ctx.claims, search_path_schema=policy.default_schema,

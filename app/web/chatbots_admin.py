@@ -68,7 +68,10 @@ def _config_error(exc: ConfigError) -> ProtocolError:
 def _body(*, empty_ok: bool = False) -> dict[str, Any]:
     if empty_ok and not request.get_data(cache=True).strip():
         return {}
-    body = request.get_json(force=True, silent=True)
+    try:
+        body = request.get_json(force=True, silent=True)
+    except RecursionError:  # `silent` covers malformed JSON, not JSON nested past the parser's depth
+        raise _invalid("the request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise _invalid("the request body must be a JSON object")
     return body

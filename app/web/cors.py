@@ -17,10 +17,14 @@ def origin_allowed(settings, origin: str | None, host: str) -> bool:
         return True
     if origin in settings.allowed_origins or "*" in settings.allowed_origins:
         return True
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+        hostname = parts.hostname
+    except ValueError:  # `http://[`: anyone can send it, and it is simply not an allowed origin
+        return False
     if parts.netloc and parts.netloc == host:
         return True
-    return not settings.production and parts.hostname in ("localhost", "127.0.0.1", "::1")
+    return not settings.production and hostname in ("localhost", "127.0.0.1", "::1")
 
 
 def init_app(app: Flask) -> None:

@@ -42,11 +42,25 @@ def init_app(app: Flask) -> None:
             request.environ["fluxbase.principal"] = principal_from_headers(settings, request.headers, request.args)
         except AuthError as exc:
             return error_response(401, Code.AUTH_INVALID, str(exc))
-        return None
+        return _refuse_bad_handshake()
 
     @sock.route(WS_PATH)
     def chat_socket(ws):
         _serve(ws, web_context().chat, request.environ["fluxbase.principal"])
+
+
+def _refuse_bad_handshake():
+    """What the WebSocket library would choke on (a 500) gets the HTTP answer RFC 6455 asks for."""
+    headers = request.headers
+    if "websocket" not in headers.get("Upgrade", "").lower() or "upgrade" not in headers.get("Connection", "").lower():
+        return error_response(400, Code.INVALID_REQUEST, "a WebSocket upgrade is required on this path")
+    if headers.get("Sec-WebSocket-Version", "").strip() != "13":
+        response = error_response(426, Code.INVALID_REQUEST, "only WebSocket version 13 is supported")
+        response.headers["Sec-WebSocket-Version"] = "13"
+        return response
+    if not headers.get("Sec-WebSocket-Key", "").strip():
+        return error_response(400, Code.INVALID_REQUEST, "the Sec-WebSocket-Key header is required")
+    return None
 
 
 def _serve(ws, hub: ChatHub, principal) -> None:

@@ -11,6 +11,7 @@ from psycopg.rows import dict_row
 from app.chat import repository as conversations
 from tests.conftest import ALICE, BOB, TEST_SERVICE_KEY, token_for
 from tests.support.chat_client import ChatClient
+from tests.support.llm_script import split_text
 from tests.support.processes import wait_until
 
 
@@ -129,7 +130,8 @@ def test_reconnect_mid_turn_resumes_without_loss_or_duplicates(chat, llm):
     text = "one two three four five six seven eight nine ten"
     gate = llm.reply_held(text, after_chunks=4, chunks=10)  # the role chunk, then 3 of the 10 pieces
     first.send({"type": "message", "conversation_id": conversation, "content": "count"})
-    first.until(lambda e: len([x for x in first.events if x["type"] == "content"]) >= 3)
+    held = "".join(split_text(text, 10)[:3])  # deltas may reach a slow client merged: wait on the text
+    first.until(lambda e: content(first.events) == held)
     assert llm.wait_for_held(1)
     last_seq = max(e["seq"] for e in first.events if e.get("conversation_id") == conversation and "message_id" in e)
     first.close()
@@ -143,9 +145,10 @@ def test_reconnect_mid_turn_resumes_without_loss_or_duplicates(chat, llm):
     # The first socket left mid-turn and the second picked it up there: each saw part of the answer.
     assert [e["type"] for e in before if e["type"] in ("done", "error", "cancelled")] == []
     assert content(before) and content(after) and text == content(before) + content(after)
-    # The two sockets together saw every event of the turn exactly once, in order.
+    # The two sockets together saw the turn once, in order: numbers only grow (deltas a slow socket
+    # had queued may arrive merged, carrying the last seq they hold) and the ending is the last.
     seqs = [e["seq"] for e in before + after]
-    assert seqs == list(range(1, len(seqs) + 1)), seqs
+    assert seqs == sorted(set(seqs)) and seqs[0] == 1 and after[-1]["type"] == "done", seqs
     # chat_started stands just before the replay, so a client keeping the highest seq stays exact.
     assert resumed["seq"] == last_seq
 

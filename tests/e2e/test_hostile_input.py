@@ -221,3 +221,111 @@ def test_a_chatbot_deleted_during_a_turn_still_ends_the_turn_for_its_clients(cha
     assert ending["type"] == "error" and ending["code"] == "CONVERSATION_NOT_FOUND", ending
     client.send({"type": "message", "conversation_id": conversation, "content": "again?"})
     assert client.until_type("error")[-1]["code"] == "CONVERSATION_NOT_FOUND"
+
+
+def test_a_model_asking_for_dozens_of_queries_in_one_round_gets_sixteen(chat, llm):
+    client = chat()
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    llm.reply_tool_calls([{"name": "execute_sql", "arguments": {"sql": f"SELECT {i} AS n", "description": f"q{i}"}}
+                          for i in range(20)])
+    llm.reply_text("Enough.")
+    events = client.ask(conversation, "run twenty queries")
+    assert len([e for e in events if e["type"] == "query_result"]) == 16 and events[-1]["type"] == "done"
+    tool_texts = [m["content"] for m in llm.last_request().messages if m["role"] == "tool"]
+    assert len(tool_texts) == 20
+    assert sum("at most 16 tool calls" in text for text in tool_texts) == 4
+
+
+def test_a_model_writing_characters_postgresql_refuses_gets_its_turn_stored_once(chat, llm, owner_conn):
+    client = chat()
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    llm.reply_tool_calls([{"name": "execute_sql\x00", "id": "call\x00x",
+                           "arguments": '{"sql": "SELECT \\u0000 1", "description": "\\ud800"}'}])
+    llm.reply_text("nul \x00 and a lone \ud800 surrogate")
+    events = client.ask(conversation, "break storage")
+    assert events[-1]["type"] == "done", events[-1]
+    assert content(events) == "nul \ufffd and a lone \ufffd surrogate"
+    stored = owner_conn.execute("select role, content from ai.messages where conversation_id = %s and role = "
+                                "'assistant' and tool_calls is null", (conversation,)).fetchall()
+    attempts = owner_conn.execute("select attempts from ai.turns where conversation_id = %s",
+                                  (conversation,)).fetchone()[0]
+    assert stored == [("assistant", "nul \ufffd and a lone \ufffd surrogate")] and attempts == 1
+
+
+def test_sql_with_a_lone_surrogate_runs_with_a_replacement_character_and_is_audited(chat, llm, owner_conn):
+    client = chat()
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    llm.reply_tool_calls([{"name": "execute_sql",
+                           "arguments": '{"sql": "SELECT \'\\ud800\' AS s", "description": "x"}'}])
+    llm.reply_text("done")
+    events = client.ask(conversation, "surrogate sql")
+    result = next(e for e in events if e["type"] == "query_result")
+    assert result["data"] == [{"s": "\ufffd"}] and events[-1]["type"] == "done"
+    audited = owner_conn.execute("select verdict, sql from ai.sql_audit where conversation_id = %s",
+                                 (conversation,)).fetchall()
+    assert audited == [("executed", "SELECT '\ufffd' AS s")]
+
+
+def test_resuming_a_turn_of_thousands_of_deltas_from_its_start_delivers_it_whole(chat, llm):
+    client = chat()
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    text = "".join(f"{i % 10}" for i in range(3000))
+    llm.reply_text(text, chunks=3000)
+    assert content(client.ask(conversation, "long", timeout=60)) == text
+    again = chat()
+    resumed = again.start_chat("shop", namespace="tests", conversation_id=conversation)
+    assert resumed["type"] == "chat_started"
+    replayed = again.until_type("done", timeout=30)
+    # Queued faster than the client reads, the deltas were merged in the socket's queue instead of
+    # overrunning it.
+    assert content(replayed) == text and len(replayed) < 3000
+
+
+def test_a_token_of_another_role_for_the_same_user_cannot_take_over_a_conversation(web, chat, llm):
+    from tests.support.chat_client import ChatClient
+
+    alice = chat(ALICE)
+    conversation = alice.start_chat("shop-anon", namespace="tests")["conversation_id"]
+    anon_alice = ChatClient(web, mint(TEST_SECRET, role="anon", user_id=ALICE))
+    try:
+        taken = anon_alice.start_chat("shop-anon", namespace="tests", conversation_id=conversation)
+        assert taken["type"] == "error" and taken["code"] == "CONVERSATION_NOT_FOUND"
+    finally:
+        anon_alice.close()
+
+
+def test_a_socket_follows_at_most_twenty_conversations_resumed_ones_included(chat):
+    owner = chat()
+    conversations = [owner.start_chat("shop", namespace="tests")["conversation_id"] for _ in range(20)]
+    assert owner.start_chat("shop", namespace="tests")["code"] == "INVALID_MESSAGE"  # a 21st new one
+    other = chat()
+    for conversation in conversations[:20]:
+        assert other.start_chat("shop", namespace="tests", conversation_id=conversation)["type"] == "chat_started"
+    again = other.start_chat("shop", namespace="tests", conversation_id=conversations[0])
+    assert again["type"] == "chat_started"  # re-attaching one it already follows is not one more
+    owner_two = chat()
+    extra = owner_two.start_chat("shop", namespace="tests")["conversation_id"]
+    refused = other.start_chat("shop", namespace="tests", conversation_id=extra)
+    assert refused["type"] == "error" and refused["code"] == "INVALID_MESSAGE"
+
+
+def test_a_message_for_a_chatbot_disabled_since_the_socket_attached_is_refused_and_not_stored(chat, owner_conn):
+    client = chat()
+    conversation = client.start_chat("shop-german", namespace="tests")["conversation_id"]
+    owner_conn.execute("update ai.chatbots set enabled = false where namespace = 'tests' and name = 'shop-german'")
+    try:
+        client.send({"type": "message", "conversation_id": conversation, "content": "hallo?"})
+        error = client.until_type("error")[-1]
+        assert error["code"] == "CHATBOT_NOT_FOUND" and error["conversation_id"] == conversation
+        stored = owner_conn.execute("select count(*) from ai.messages where conversation_id = %s",
+                                    (conversation,)).fetchone()[0]
+        assert stored == 0
+    finally:
+        owner_conn.execute("update ai.chatbots set enabled = true where namespace = 'tests' and name = 'shop-german'")
+
+
+def test_null_for_an_optional_field_means_absent(chat):
+    client = chat()
+    client.send({"type": "start_chat", "chatbot": "sql-assistant", "namespace": None, "conversation_id": None,
+                 "last_seq": None})
+    assert client.until_type("chat_started", "error")[-1]["type"] == "chat_started"

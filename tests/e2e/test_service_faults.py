@@ -11,6 +11,7 @@ import pytest
 from app.jobs import make_celery
 from tests.conftest import token_for
 from tests.support.chat_client import ChatClient
+from tests.support.llm_script import split_text
 from tests.support.llm_server import Gate
 from tests.support.processes import wait_until
 from workers.housekeeping import run_housekeeping
@@ -18,6 +19,15 @@ from workers.services import WorkerServices, worker_runtime
 
 WORDS = [f"w{i}" for i in range(200)]
 TEXT = " ".join(WORDS)
+
+
+def first_pieces(count: int) -> str:
+    """The text the scripted stream sends before it holds (its deltas may reach a client merged)."""
+    return "".join(split_text(TEXT, 200)[:count])
+
+
+def received(client) -> str:
+    return "".join(e["delta"] for e in client.events if e["type"] == "content")
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +62,7 @@ def test_a_redis_restart_mid_stream_loses_nothing_silently(stack, llm):
         conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
         gate = llm.reply_held(TEXT, after_chunks=41, chunks=200)  # the role chunk, then 40 words
         client.send({"type": "message", "conversation_id": conversation, "content": "two hundred words"})
-        client.until(lambda e: len([x for x in client.events if x["type"] == "content"]) >= 40)
+        client.until(lambda e: received(client) == first_pieces(40))
         assert llm.wait_for_held(1)
         stack.redis.stop()
         stack.redis.start()  # nothing persisted: every counter, buffer, lock and subscription is gone
@@ -86,8 +96,8 @@ def test_events_published_while_redis_is_away_are_reported_and_the_answer_recove
         assert client.ask(conversation, "first")[-1]["type"] == "done"
         gate = llm.reply_held(TEXT, after_chunks=41, chunks=200)
         client.send({"type": "message", "conversation_id": conversation, "content": "two hundred words"})
-        before = len([e for e in client.events if e["type"] == "content"])
-        client.until(lambda e: len([x for x in client.events if x["type"] == "content"]) >= before + 40)
+        before = received(client)
+        client.until(lambda e: received(client) == before + first_pieces(40))
         assert llm.wait_for_held(1)
         stack.redis.stop()
         gate.open()  # the worker streams the rest while nothing can be published
@@ -123,7 +133,7 @@ def test_resuming_after_redis_lost_the_buffer_says_so(stack, llm):
         conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
         gate = llm.reply_held(TEXT, after_chunks=21, chunks=200)
         client.send({"type": "message", "conversation_id": conversation, "content": "words"})
-        client.until(lambda e: len([x for x in client.events if x["type"] == "content"]) >= 20)
+        client.until(lambda e: received(client) == first_pieces(20))
         last_seq = max(e["seq"] for e in client.events if "message_id" in e)
         client.close()
         assert llm.wait_for_held(1)

@@ -134,3 +134,4 @@ def test_a_recovery_that_finds_nothing_still_delivers_the_live_ending():
     h.feed.on_live(ev(3, "done"))
     h.run_recoveries()
     assert h.types() == ["content", "events_lost", "done"] and "content" not in h.delivered[-1]
+

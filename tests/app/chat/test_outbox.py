@@ -19,3 +19,50 @@ def test_outbox_closes_a_client_that_falls_behind_without_blocking_the_caller():
     # Every put returned while the client was still stuck in its first send.
     assert sent == [] and overflowed.is_set() and outbox.closed
     release.set()
+
+
+def test_a_slow_client_gets_merged_deltas_instead_of_being_cut_off():
+    import json
+
+    release = threading.Event()
+    overflowed = threading.Event()
+    sent = []
+    first_send = threading.Event()
+
+    def slow_send(text):
+        first_send.set()
+        release.wait(5)
+        sent.append(json.loads(text))
+
+    outbox = Outbox(slow_send, overflowed.set, maxsize=5)
+    outbox.put({"type": "progress", "seq": 1, "message_id": "m", "conversation_id": "c"})
+    assert first_send.wait(5)  # the sender is stuck in its first send; everything else queues
+    for seq in range(2, 3002):
+        outbox.put({"type": "content", "delta": "x", "seq": seq, "message_id": "m", "conversation_id": "c"})
+    outbox.put({"type": "done", "seq": 3002, "message_id": "m", "conversation_id": "c", "usage": {}})
+    assert not overflowed.is_set() and not outbox.closed
+    release.set()
+    deadline_hit = not _wait_for(lambda: len(sent) == 3)
+    assert not deadline_hit, sent
+    assert [(e["type"], e["seq"]) for e in sent] == [("progress", 1), ("content", 3001), ("done", 3002)]
+    assert sent[1]["delta"] == "x" * 3000
+
+
+def test_deltas_of_different_messages_are_not_merged():
+    sent, gate = [], threading.Event()
+    outbox = Outbox(lambda text: (gate.wait(5), sent.append(text)), lambda: None, maxsize=10)
+    outbox.put({"type": "progress", "seq": 1, "message_id": "a", "conversation_id": "c"})
+    outbox.put({"type": "content", "delta": "x", "seq": 2, "message_id": "a", "conversation_id": "c"})
+    outbox.put({"type": "content", "delta": "y", "seq": 3, "message_id": "b", "conversation_id": "c"})
+    gate.set()
+    assert _wait_for(lambda: len(sent) == 3)
+
+
+def _wait_for(predicate, timeout=5.0):
+    from tests.support.processes import wait_until
+
+    try:
+        wait_until(predicate, timeout, "the sender")
+        return True
+    except TimeoutError:
+        return False

@@ -2,7 +2,12 @@
 import pytest
 
 from app.providers.base import CompletionOptions, TextDelta
-from app.providers.registry import ClientLimits, UnknownProviderType, build_provider, provider_types
+from app.providers.registry import (
+    ClientLimits,
+    UnknownProviderType,
+    build_provider,
+    provider_types,
+)
 
 
 def test_the_registry_builds_each_type_it_lists(llm):

@@ -62,3 +62,25 @@ def test_execute_sql_refusal_is_audited_shown_to_the_client_and_read_by_the_mode
     assert text == "Error: Operation not allowed: DELETE" and calls == []
     assert events[-1] == protocol.query_result("DELETE FROM orders", error="Operation not allowed: DELETE")
     assert [(entry["sql"], entry["verdict"]) for entry in audit] == [("DELETE FROM orders", "refused")]
+
+
+def test_a_guard_that_chokes_on_model_text_is_a_refusal_the_client_sees_and_the_audit_keeps(monkeypatch):
+    import app.tools.sql_tool as sql_tool
+
+    def choke(sql, policy):
+        raise UnicodeEncodeError("utf-8", sql, 0, 1, "surrogates not allowed")
+
+    monkeypatch.setattr(sql_tool, "check_sql", choke)
+    text, events, calls, audit, _token = run_execute_sql('{"sql": "SELECT 1", "description": "x"}')
+    assert text == "Error: Query failed: the statement could not be parsed" and calls == []
+    assert events[-1]["type"] == "query_result" and events[-1]["error"] == "Query failed: the statement could not be parsed"
+    assert [entry["verdict"] for entry in audit] == ["refused"]
+
+
+def test_json_escapes_postgresql_refuses_reach_the_tool_as_replacement_characters():
+    result = QueryResult(columns=["n"], rows=[{"n": 1}], row_count=1, truncated=False, duration_ms=1.0,
+                         command="SELECT")
+    _text, _events, calls, audit, _token = run_execute_sql(
+        '{"sql": "SELECT 1 -- \\u0000 \\ud800", "description": "\\u0000"}', result)
+    assert calls[0][0] == "SELECT 1 -- \ufffd \ufffd"
+    assert audit[0]["sql"] == "SELECT 1 -- \ufffd \ufffd"
