@@ -16,11 +16,16 @@ def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+# A request must not wait without end behind a lock someone holds on the server's tables (an admin
+# session, a migration): past these it is answered SERVICE_UNAVAILABLE.
+WEB_DB_SESSION = "-c lock_timeout=5s -c statement_timeout=30s"
+
+
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024
     app.json.sort_keys = False
-    runtime = runtime or Runtime(settings, client_name="fluxbase-web")
+    runtime = runtime or Runtime(settings, client_name="fluxbase-web", db_session_options=WEB_DB_SESSION)
     install(app, WebContext(settings=settings, runtime=runtime, chat=ChatHub(runtime)))
 
     errors.init_app(app)

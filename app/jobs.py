@@ -5,6 +5,7 @@ The web process only sends tasks by name; the worker registers the functions beh
 """
 from __future__ import annotations
 
+import redis
 from celery import Celery
 
 from config import Settings
@@ -30,7 +31,10 @@ def make_celery(settings: Settings) -> Celery:
         # kombu puts a dead worker's unacknowledged turns back when a worker starts (once they are
         # older than the visibility timeout); beat's housekeeping re-enqueues them without waiting
         # for a restart (workers/housekeeping.py).
-        broker_transport_options={"visibility_timeout": settings.celery_visibility_timeout},
+        # kombu's own Redis pool (10 by default) is where every greenlet acknowledges its task:
+        # after Redis came back, acks of many turns finishing at once failed on it.
+        broker_transport_options={"visibility_timeout": settings.celery_visibility_timeout,
+                                  "max_connections": settings.worker_concurrency + 16},
         # Sending a turn while Redis is down must fail within seconds (the socket then gets
         # SERVICE_UNAVAILABLE), not hang on kombu's default retry policy.
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5,
@@ -55,5 +59,15 @@ def make_celery(settings: Settings) -> Celery:
     return celery
 
 
-def enqueue_turn(celery: Celery, turn_id: str) -> None:
+def queued_marker(turn_id: str) -> str:
+    return f"fluxbase:turn:{turn_id}:queued"
+
+
+def enqueue_turn(celery: Celery, client: redis.Redis, turn_id: str, marker_ttl: int) -> None:
+    """Send the turn to the workers, and mark it sent. The queue lives in Redis: if Redis loses its
+    data, queued turns vanish with it, and housekeeping tells them by their missing mark."""
     celery.send_task(RUN_TURN, args=[turn_id], queue=QUEUE)
+    try:
+        client.set(queued_marker(turn_id), "1", ex=marker_ttl)
+    except redis.RedisError:
+        pass  # housekeeping may send it once more, which is harmless

@@ -36,9 +36,11 @@ class Runtime:
     longer for a worker, whose turns should wait their turn rather than fail."""
 
     def __init__(self, settings: Settings, *, redis_connections: int = WEB_REDIS_CONNECTIONS,
-                 client_name: str = "fluxbase", db_wait_seconds: float | None = None):
+                 client_name: str = "fluxbase", db_wait_seconds: float | None = None,
+                 db_session_options: str | None = None):
         self.settings = settings
         self.db_wait_seconds = db_wait_seconds or settings.db_acquire_timeout_seconds
+        self.db_session_options = db_session_options
         self.redis_connections = redis_connections
         self.client_name = client_name
         self._lock = threading.Lock()
@@ -46,7 +48,7 @@ class Runtime:
     @cached_property
     def db(self) -> ConnectionPool:
         with self._lock:
-            return owner_pool(self.settings, wait_seconds=self.db_wait_seconds)
+            return owner_pool(self.settings, wait_seconds=self.db_wait_seconds, session_options=self.db_session_options)
 
     @cached_property
     def user_db(self) -> ConnectionPool:

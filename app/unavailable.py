@@ -9,8 +9,10 @@ from app.db.connect import DatabaseUnavailable
 from app.streaming.relay import RelayError
 
 # Connection exceptions (08), operator intervention (57P01-57P05: shutdown, crash, cannot connect
-# now), insufficient resources (53: too many connections, out of disk).
-_UNAVAILABLE_PREFIXES = ("08", "57P", "53")
+# now), insufficient resources (53: too many connections, out of disk); and, for the server's own
+# statements, a lock not granted in time (55P03) or a statement cancelled by its timeout (57014):
+# the database is there but cannot serve this now.
+_UNAVAILABLE_PREFIXES = ("08", "57P", "53", "55P03", "57014")
 
 
 def is_unavailable(exc: BaseException) -> bool:

@@ -14,11 +14,12 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import redis
 
 from app import protocol
-from app.streaming.bus import StreamBus
+from app.streaming.bus import UNRECORDED_SEQ_SLACK, StreamBus
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,26 @@ log = logging.getLogger(__name__)
 RETRY_INTERVAL_SECONDS = 0.5
 # How long the ending is retried before it is left to housekeeping (keep well under its grace).
 ENDING_RETRY_SECONDS = 20.0
+
+
+def starting_floor(bus: StreamBus, conversation_id: str, conversation_last_seq: int, published_seq: int,
+                   attempt: int) -> int:
+    """Where an attempt's numbering starts: above every seq the conversation may have shown a client.
+
+    Redis's counter knows; when Redis has lost it (a restart) after an earlier attempt of this turn
+    published, that attempt's durable note can be up to one renewal behind, so the retry starts
+    UNRECORDED_SEQ_SLACK above it: clients see a gap (reported, and repaired by the stored answer)
+    instead of numbers they have seen already.
+    """
+    floor = max(conversation_last_seq, published_seq)
+    if attempt > 1 and published_seq:
+        try:
+            lost = bus.counter(conversation_id) is None
+        except redis.RedisError:
+            lost = True
+        if lost:
+            floor += UNRECORDED_SEQ_SLACK
+    return floor
 
 
 class ResultBudget:
@@ -57,9 +78,10 @@ class ResultBudget:
 
 class TurnEmitter:
     def __init__(self, bus: StreamBus, conversation_id: str, message_id: str, floor: int,
-                 result_budget: ResultBudget | None = None):
+                 result_budget: ResultBudget | None = None, on_published: Callable[[int], None] | None = None):
         self._bus = bus
         self._budget = result_budget
+        self._on_published = on_published
         self._conversation_id = conversation_id
         self._message_id = message_id
         self._lock = threading.Lock()  # tools run in parallel and emit from several greenlets
@@ -112,6 +134,8 @@ class TurnEmitter:
                                 turn_start=self._first, floor=self.last_seq)
         self._first = False
         self.last_seq = max(self.last_seq, seq)
+        if self._on_published is not None:
+            self._on_published(self.last_seq)
         return seq
 
     def _note_drop(self, exc: Exception) -> None:

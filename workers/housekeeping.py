@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 
 from app.chat import repository as conversations
-from app.jobs import enqueue_turn
+from app.jobs import enqueue_turn, queued_marker
 from workers.emitter import ENDING_RETRY_SECONDS
 from workers.endings import publish_recovered
 from workers.services import WorkerServices
@@ -25,6 +25,8 @@ from workers.turn_lock import LEASE_SECONDS, lock_key
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+# A queued turn is looked at after this long; one still marked as sent is just waiting for a worker.
+QUEUED_GRACE_SECONDS = 30
 # A worker retries its ending for ENDING_RETRY_SECONDS; only later is it housekeeping's.
 ENDING_GRACE_SECONDS = int(ENDING_RETRY_SECONDS) + 25
 
@@ -46,13 +48,16 @@ def _abandoned_turns(services: WorkerServices, celery) -> tuple[int, int]:
         # Running turns are judged by their lease; queued ones may just be waiting for a free worker.
         # The Redis lock is checked too: a turn whose lock is held is alive, whatever PostgreSQL says.
         candidates = conversations.unfinished_turns(conn, running_idle_seconds=LEASE_SECONDS,
-                                                    queued_idle_seconds=settings.celery_visibility_timeout + 60)
+                                                    queued_idle_seconds=QUEUED_GRACE_SECONDS)
         conn.commit()
         for turn in candidates:
-            if redis.exists(lock_key(turn.id)):
+            # A running turn's lock says its worker lives; a queued turn's mark says it is still in
+            # the broker's queue, waiting for a free worker (the mark outlives the start of the turn).
+            alive = lock_key(turn.id) if turn.status == "running" else queued_marker(turn.id)
+            if redis.exists(alive):
                 continue
             if turn.attempts < MAX_ATTEMPTS:
-                enqueue_turn(celery, turn.id)
+                enqueue_turn(celery, redis, turn.id, settings.celery_visibility_timeout)
                 requeued += 1
                 continue
             with conn.transaction():

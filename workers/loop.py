@@ -107,6 +107,13 @@ class ToolLoop:
                     calls.append(piece)
                 elif isinstance(piece, Usage):
                     outcome.usage = outcome.usage + piece
+        except TurnTimedOut:
+            raise
+        except Exception:
+            # A cancel closes the stream under the reader, which then raises whatever its HTTP client
+            # raises for a closed stream: that is the cancel, not a failure.
+            if not self._cancellation.cancelled:
+                raise
         finally:
             unregister()
             stream.close()

@@ -74,9 +74,9 @@ class WorkerServices:
         # would wait past the lease it renews.
         return owner_pool(self.settings, "leases", wait_seconds=LEASE_SECONDS / 3, max_size=1)
 
-    def _renew_durable_leases(self, turn_ids: list[str]) -> None:
+    def _renew_durable_leases(self, positions: dict[str, int]) -> None:
         with self._lease_db.connection() as conn:
-            renew_leases(conn, turn_ids, lease_seconds=LEASE_SECONDS)
+            renew_leases(conn, positions, lease_seconds=LEASE_SECONDS)
             conn.commit()
 
     def provider_for(self, provider_name: str | None) -> Provider:

@@ -25,7 +25,7 @@ from app.protocol import Code, Step
 from app.tools.base import ToolContext
 from app.unavailable import is_unavailable
 from workers.cancellation import TurnCancellation
-from workers.emitter import ResultBudget, TurnEmitter
+from workers.emitter import ResultBudget, TurnEmitter, starting_floor
 from workers.endings import Ending, ending_for, publish_recovered, success, unstorable
 from workers.loop import LoopConfig, ToolLoop, TurnOutcome
 from workers.plan import TurnPlan, build_plan
@@ -65,8 +65,11 @@ def execute_turn(services: WorkerServices, turn_id: str) -> None:
 
 def run_attempt(services: WorkerServices, started: conversations.TurnContext) -> None:
     turn, conversation = started.turn, started.conversation
-    emit = TurnEmitter(services.bus, conversation.id, turn.assistant_message_id, floor=conversation.last_seq,
-                       result_budget=ResultBudget(services.settings.turn_result_bytes))
+    floor = starting_floor(services.bus, conversation.id, conversation.last_seq, started.published_seq,
+                           turn.attempts)
+    emit = TurnEmitter(services.bus, conversation.id, turn.assistant_message_id, floor=floor,
+                       result_budget=ResultBudget(services.settings.turn_result_bytes),
+                       on_published=lambda seq: services.leases.note_seq(turn.id, seq))
     outcome = TurnOutcome()
     cancellation = TurnCancellation()
     try:

@@ -45,12 +45,13 @@ def lock_key(turn_id: str) -> str:
 
 
 class LeaseKeeper:
-    def __init__(self, client: redis.Redis, renew_durable: Callable[[list[str]], None]):
+    def __init__(self, client: redis.Redis, renew_durable: Callable[[dict[str, int]], None]):
         self._client = client
         self._renew = client.register_script(_RENEW)
         self._renew_durable = renew_durable
         self._lock = threading.Lock()
         self._held: dict[str, tuple[str, str]] = {}  # lock key -> (turn id, token)
+        self._positions: dict[str, int] = {}         # turn id -> highest seq published
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -63,7 +64,13 @@ class LeaseKeeper:
 
     def drop(self, key: str) -> None:
         with self._lock:
-            self._held.pop(key, None)
+            held = self._held.pop(key, None)
+            if held is not None:
+                self._positions.pop(held[0], None)
+
+    def note_seq(self, turn_id: str, seq: int) -> None:
+        """The running attempt's latest published seq, kept in PostgreSQL with the next renewal."""
+        self._positions[turn_id] = seq
 
     def stop(self) -> None:
         self._stop.set()
@@ -94,7 +101,7 @@ class LeaseKeeper:
                 # The next round retries; a lost lease only lets a redelivery take over.
                 log.warning("could not renew %d turn lock(s): %s", len(held), exc)
             try:
-                self._renew_durable([turn_id for _key, (turn_id, _token) in held])
+                self._renew_durable({turn_id: self._positions.get(turn_id, 0) for _key, (turn_id, _token) in held})
             except Exception as exc:  # PostgreSQL away: the next round retries
                 log.warning("could not renew %d turn lease(s) in PostgreSQL: %s", len(held), exc)
 

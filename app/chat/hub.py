@@ -35,7 +35,7 @@ class ChatHub:
             return Relay.from_url(self.settings.redis_url, on_reconnect=self._catch_up)
 
     def enqueue_turn(self, turn_id: str) -> None:
-        enqueue_turn(self.runtime.celery, turn_id)
+        enqueue_turn(self.runtime.celery, self.runtime.redis, turn_id, self.settings.celery_visibility_timeout)
 
     def cancel_turn(self, turn_id: str) -> None:
         request_cancel(self.runtime.redis, turn_id)

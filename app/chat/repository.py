@@ -67,6 +67,7 @@ class TurnContext:
     turn: Turn
     conversation: Conversation
     user_content: str
+    published_seq: int = 0   # the highest seq an earlier attempt of this turn is known to have published
 
 
 @dataclass(frozen=True)
@@ -114,23 +115,30 @@ class UnfinishedTurn:
     conversation_id: str
     assistant_message_id: str
     attempts: int
+    status: str
 
 
 # -- statements --------------------------------------------------------------------------------
 
 CREATE_CONVERSATION = """
-insert into ai.conversations (chatbot_id, user_id, user_role, expires_at)
-values (%(chatbot_id)s, %(user_id)s, %(user_role)s,
+insert into ai.conversations (id, chatbot_id, user_id, user_role, expires_at)
+values (coalesce(%(id)s::uuid, gen_random_uuid()), %(chatbot_id)s, %(user_id)s, %(user_role)s,
         case when %(ttl_hours)s::int is null then null else now() + make_interval(hours => %(ttl_hours)s::int) end)
 returning id, chatbot_id, user_id, user_role, turn_count, title, last_seq
 """
 
 # The role is part of ownership: a turn runs with the role stored on its conversation, so a token
 # of another role for the same `sub` must not pick the conversation up (and run with its rights).
+# `last_seq` here is the highest seq PostgreSQL knows the conversation used: the last ending's, or
+# what its running turn noted since.
 FIND_OWNED_CONVERSATION = """
-select id, chatbot_id, user_id, user_role, turn_count, title, last_seq from ai.conversations
- where id = %(id)s and chatbot_id = %(chatbot_id)s and user_id = %(user_id)s and user_role = %(user_role)s
-   and (expires_at is null or expires_at > now())
+select c.id, c.chatbot_id, c.user_id, c.user_role, c.turn_count, c.title,
+       greatest(c.last_seq, coalesce((select max(t.published_seq) from ai.turns t
+                                       where t.conversation_id = c.id and t.status in ('queued', 'running')), 0))
+         as last_seq
+  from ai.conversations c
+ where c.id = %(id)s and c.chatbot_id = %(chatbot_id)s and c.user_id = %(user_id)s and c.user_role = %(user_role)s
+   and (c.expires_at is null or c.expires_at > now())
 """
 
 CONVERSATION_LAST_SEQ = "select last_seq from ai.conversations where id = %(id)s"
@@ -186,7 +194,7 @@ with turn as (
   returning *
 )
 select turn.id, turn.conversation_id, turn.user_message_id, turn.assistant_message_id, turn.status, turn.attempts,
-       c.chatbot_id, c.user_id, c.user_role, c.turn_count, c.title, c.last_seq, m.content as user_content
+       turn.published_seq, c.chatbot_id, c.user_id, c.user_role, c.turn_count, c.title, c.last_seq, m.content as user_content
 from turn
 join ai.conversations c on c.id = turn.conversation_id
 join ai.messages m on m.id = turn.user_message_id
@@ -222,14 +230,16 @@ select role, content, tool_calls, tool_call_id, tool_name, status from ai.messag
 
 # Running with a lapsed lease, or queued for long: their worker may be gone.
 UNFINISHED_TURNS = """
-select id, conversation_id, assistant_message_id, attempts from ai.turns
+select id, conversation_id, assistant_message_id, attempts, status from ai.turns
  where (status = 'running' and coalesce(lease_until, started_at + make_interval(secs => %(running_idle)s)) < now())
     or (status = 'queued' and created_at < now() - make_interval(secs => %(queued_idle)s))
 """
 
 RENEW_LEASES = """
-update ai.turns set lease_until = now() + make_interval(secs => %(lease)s)
- where id = any(%(turn_ids)s::uuid[]) and status = 'running'
+update ai.turns t set lease_until = now() + make_interval(secs => %(lease)s),
+       published_seq = greatest(t.published_seq, held.seq)
+  from unnest(%(turn_ids)s::uuid[], %(seqs)s::bigint[]) as held(id, seq)
+ where t.id = held.id and t.status = 'running'
 """
 
 ABANDON_TURN = """
@@ -289,9 +299,9 @@ def _conversation(row: dict) -> Conversation:
 
 
 def create_conversation(conn: Connection, *, chatbot_id: str, user_id: str | None, user_role: str,
-                        ttl_hours: int | None) -> Conversation:
-    row = conn.execute(CREATE_CONVERSATION, {"chatbot_id": chatbot_id, "user_id": user_id, "user_role": user_role,
-                                             "ttl_hours": ttl_hours}).fetchone()
+                        ttl_hours: int | None, conversation_id: str | None = None) -> Conversation:
+    row = conn.execute(CREATE_CONVERSATION, {"id": conversation_id, "chatbot_id": chatbot_id, "user_id": user_id,
+                                             "user_role": user_role, "ttl_hours": ttl_hours}).fetchone()
     return _conversation(row)
 
 
@@ -369,7 +379,7 @@ def begin_attempt(conn: Connection, turn_id: str, *, lease_seconds: int) -> Turn
     conversation = Conversation(str(row["conversation_id"]), str(row["chatbot_id"]),
                                 row["user_id"] and str(row["user_id"]), row["user_role"], row["turn_count"],
                                 row["title"], row["last_seq"])
-    return TurnContext(_turn(row), conversation, row["user_content"])
+    return TurnContext(_turn(row), conversation, row["user_content"], row["published_seq"])
 
 
 class Closing(StrEnum):
@@ -426,12 +436,14 @@ def history(conn: Connection, conversation_id: str, *, before_turn: str) -> list
 def unfinished_turns(conn: Connection, *, running_idle_seconds: int, queued_idle_seconds: int) -> list[UnfinishedTurn]:
     rows = conn.execute(UNFINISHED_TURNS, {"running_idle": running_idle_seconds,
                                            "queued_idle": queued_idle_seconds}).fetchall()
-    return [UnfinishedTurn(str(r["id"]), str(r["conversation_id"]), str(r["assistant_message_id"]), r["attempts"])
-            for r in rows]
+    return [UnfinishedTurn(str(r["id"]), str(r["conversation_id"]), str(r["assistant_message_id"]), r["attempts"],
+                           r["status"]) for r in rows]
 
 
-def renew_leases(conn: Connection, turn_ids: list[str], *, lease_seconds: int) -> None:
-    conn.execute(RENEW_LEASES, {"turn_ids": turn_ids, "lease": lease_seconds})
+def renew_leases(conn: Connection, positions: dict[str, int], *, lease_seconds: int) -> None:
+    """Renew the leases of these running turns and note the highest seq each has published."""
+    conn.execute(RENEW_LEASES, {"turn_ids": list(positions), "seqs": list(positions.values()),
+                                "lease": lease_seconds})
 
 
 def abandon_turn(conn: Connection, turn: UnfinishedTurn) -> bool:

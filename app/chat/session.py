@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 
 from app import protocol
@@ -15,7 +16,7 @@ from app.chat.outbox import Outbox
 from app.chatbots import repository as chatbots
 from app.chatbots.policy import server_policy
 from app.protocol import Code, ProtocolError
-from app.streaming.bus import Replay
+from app.streaming.bus import UNRECORDED_SEQ_SLACK, Replay
 from app.unavailable import is_unavailable
 
 log = logging.getLogger(__name__)
@@ -96,58 +97,84 @@ class ChatSession:
     # -- frames -----------------------------------------------------------------------------------
 
     def _start_chat(self, request: StartChat) -> None:
+        chatbot, found = self._find(request)
+        resumed = found is not None
+        conversation_id = found.id if found else str(uuid.uuid4())
+        previous = self._attached.pop(conversation_id, None)
+        if previous is not None:
+            self._hub.relay.unsubscribe(previous.feed)
+        bus = self._hub.bus
+        feed = Feed(conversation_id, self._outbox.put, lambda first, last: bus.range(conversation_id, first, last),
+                    self._hub.recover_ending)
+        # Subscribed (and acknowledged) before the replay is read and before any turn of this
+        # conversation can be enqueued: nothing published from here on can be missed. A new
+        # conversation is stored only then, so a start_chat refused here leaves nothing behind.
+        self._hub.relay.subscribe(feed)
+        try:
+            conversation = found or self._create(chatbot, conversation_id)
+            current, after = self._position(conversation, request.last_seq)
+            replay = bus.replay(conversation.id, after) if resumed else Replay([], True)
+        except Exception:
+            self._hub.relay.unsubscribe(feed)
+            raise
+        self._attached[conversation.id] = _Attached(conversation, chatbot.name, chatbot.config["max_turns"], feed)
+        # chat_started stands just before what follows it: a client that keeps the highest seq it
+        # has seen and drops during the replay resumes exactly where the replay stopped.
+        seq = replay.events[0]["seq"] - 1 if replay.events else current
+        self._outbox.put(protocol.chat_started(conversation.id, chatbot.name, resumed, seq))
+        if not resumed:
+            feed.go_live(replay, current)
+        else:
+            feed.go_live(replay, after if after is not None else (None if replay.events else current))
+
+    def _find(self, request: StartChat) -> tuple[chatbots.ChatbotRecord, conversations.Conversation | None]:
+        """The chatbot, and the conversation to resume (None for a new one), after every check."""
         principal = self._principal
         with self._hub.runtime.db.connection() as conn:
             chatbot = chatbots.load_enabled(conn, request.namespace, request.chatbot,
                                             policy=server_policy(self._hub.settings))
             if chatbot is None:
                 raise ProtocolError(Code.CHATBOT_NOT_FOUND)
-            config = chatbot.config
-            if principal.anonymous and not config["allow_unauthenticated"]:
+            if principal.anonymous and not chatbot.config["allow_unauthenticated"]:
                 raise ProtocolError(Code.AUTH_REQUIRED, "This chatbot requires authentication")
-            resumed = request.conversation_id is not None
             if request.conversation_id not in self._attached and len(self._attached) >= MAX_CONVERSATIONS_PER_SOCKET:
                 raise ProtocolError(Code.INVALID_MESSAGE,
                                     f"a socket can follow at most {MAX_CONVERSATIONS_PER_SOCKET} conversations")
-            if resumed:
-                conversation = conversations.find_owned_conversation(
-                    conn, conversation_id=request.conversation_id, chatbot_id=chatbot.id, user_id=principal.user_id,
-                    user_role=principal.role)
-                if conversation is None:
-                    raise ProtocolError(Code.CONVERSATION_NOT_FOUND)
-            else:
-                conversation = conversations.create_conversation(
-                    conn, chatbot_id=chatbot.id, user_id=principal.user_id, user_role=principal.role,
-                    ttl_hours=config["conversation_ttl_hours"])
+            if request.conversation_id is None:
+                return chatbot, None
+            conversation = conversations.find_owned_conversation(
+                conn, conversation_id=request.conversation_id, chatbot_id=chatbot.id, user_id=principal.user_id,
+                user_role=principal.role)
+        if conversation is None:
+            raise ProtocolError(Code.CONVERSATION_NOT_FOUND)
+        return chatbot, conversation
+
+    def _create(self, chatbot: chatbots.ChatbotRecord, conversation_id: str) -> conversations.Conversation:
+        principal = self._principal
+        with self._hub.runtime.db.connection() as conn:
+            conversation = conversations.create_conversation(
+                conn, conversation_id=conversation_id, chatbot_id=chatbot.id, user_id=principal.user_id,
+                user_role=principal.role, ttl_hours=chatbot.config["conversation_ttl_hours"])
             conn.commit()
-        previous = self._attached.pop(conversation.id, None)
-        if previous is not None:
-            self._hub.relay.unsubscribe(previous.feed)
+        return conversation
+
+    def _position(self, conversation: conversations.Conversation, last_seq: int | None) -> tuple[int, int | None]:
+        """The conversation's current seq, and where a resuming client stands.
+
+        A client cannot be ahead of Redis's counter; one that says so (a stale or made-up last_seq)
+        stands at the current seq, or it would drop the next turn as seen. When Redis has lost the
+        counter (a restart), PostgreSQL's note can be behind what a client really saw, so a
+        last_seq within reach of it is believed, and numbering goes on above it."""
         bus = self._hub.bus
-        feed = Feed(conversation.id, self._outbox.put, lambda first, last: bus.range(conversation.id, first, last),
-                    self._hub.recover_ending)
-        # Subscribed (and acknowledged) before the replay is read and before any turn of this
-        # conversation can be enqueued: nothing published from here on can be missed.
-        self._hub.relay.subscribe(feed)
-        try:
-            current = max(bus.current_seq(conversation.id), conversation.last_seq)
-            # A client cannot be ahead of the server; one that says so (a stale or made-up
-            # last_seq) stands at the current seq, or it would drop the next turn as seen.
-            after = None if request.last_seq is None else min(request.last_seq, current)
-            replay = bus.replay(conversation.id, after) if resumed else None
-        except Exception:
-            self._hub.relay.unsubscribe(feed)
-            raise
-        self._attached[conversation.id] = _Attached(conversation, chatbot.name, config["max_turns"], feed)
-        events = replay.events if replay else []
-        # chat_started stands just before what follows it: a client that keeps the highest seq it
-        # has seen and drops during the replay resumes exactly where the replay stopped.
-        seq = events[0]["seq"] - 1 if events else current
-        self._outbox.put(protocol.chat_started(conversation.id, chatbot.name, resumed, seq))
-        if replay is None:
-            feed.go_live(Replay([], True), current)
-        else:
-            feed.go_live(replay, after if after is not None else (None if events else current))
+        counter = bus.counter(conversation.id)
+        if counter is not None:
+            current = max(counter, conversation.last_seq)
+            return current, None if last_seq is None else min(last_seq, current)
+        current = conversation.last_seq
+        if last_seq is not None and current < last_seq <= current + UNRECORDED_SEQ_SLACK:
+            bus.raise_counter(conversation.id, last_seq)
+            return last_seq, last_seq
+        return current, None if last_seq is None else min(last_seq, current)
 
     def _message(self, request: UserMessage) -> None:
         attached = self._session_for(request.conversation_id)

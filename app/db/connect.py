@@ -1,6 +1,8 @@
 """Connections: the owner pool (migrations, bookkeeping) and the authenticator pool (end-user SQL)."""
 from __future__ import annotations
 
+import threading
+
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -20,16 +22,18 @@ def connect_owner(settings: Settings, **kwargs) -> psycopg.Connection:
 
 
 def owner_pool(settings: Settings, name: str = "owner", *, wait_seconds: float | None = None,
-               max_size: int | None = None) -> ConnectionPool:
+               max_size: int | None = None, session_options: str | None = None) -> ConnectionPool:
     """Pool for the server's own tables; rows come back as dicts.
 
-    A caller waits at most DB_ACQUIRE_TIMEOUT_SECONDS for a connection (PoolTimeout, which the
-    web layer answers with SERVICE_UNAVAILABLE), so a PostgreSQL outage fails requests in seconds."""
-    return ConnectionPool(settings.database_url, min_size=1, max_size=max_size or settings.db_pool_size, name=name,
-                          kwargs={"row_factory": dict_row, "autocommit": False,
-                                  "connect_timeout": settings.db_acquire_timeout_seconds},
-                          open=True, check=ConnectionPool.check_connection,
-                          timeout=wait_seconds or settings.db_acquire_timeout_seconds)
+    A caller waits at most `wait_seconds` (default DB_ACQUIRE_TIMEOUT_SECONDS) for a connection
+    (PoolTimeout, which the web layer answers with SERVICE_UNAVAILABLE), so a PostgreSQL outage
+    fails requests in seconds. `session_options` are server settings for every connection
+    (`-c lock_timeout=5s`)."""
+    kwargs = {"row_factory": dict_row, "autocommit": False, "connect_timeout": settings.db_acquire_timeout_seconds}
+    if session_options:
+        kwargs["options"] = session_options
+    return _pool(settings.database_url, name, max_size or settings.db_pool_size,
+                 wait_seconds or settings.db_acquire_timeout_seconds, kwargs)
 
 
 def authenticator_pool(settings: Settings, *, wait_seconds: float | None = None) -> ConnectionPool:
@@ -38,12 +42,45 @@ def authenticator_pool(settings: Settings, *, wait_seconds: float | None = None)
     Server-side prepared statements are off (`prepare_threshold=None`): model SQL may run
     `DEALLOCATE ALL`, and the reset below discards them too, so psycopg's cache of prepared
     names would go stale. Every connection handed back is reset to its login state."""
-    return ConnectionPool(settings.authenticator_url, min_size=1, max_size=settings.db_pool_size,
-                          name="authenticator",
-                          kwargs={"autocommit": False, "prepare_threshold": None,
-                                  "connect_timeout": settings.db_acquire_timeout_seconds},
-                          open=True, check=ConnectionPool.check_connection, reset=reset_session,
-                          timeout=wait_seconds or settings.db_acquire_timeout_seconds)
+    return _pool(settings.authenticator_url, "authenticator", settings.db_pool_size,
+                 wait_seconds or settings.db_acquire_timeout_seconds,
+                 {"autocommit": False, "prepare_threshold": None,
+                  "connect_timeout": settings.db_acquire_timeout_seconds}, reset=reset_session)
+
+
+def _pool(url: str, name: str, max_size: int, wait_seconds: float, kwargs: dict, **extra) -> ConnectionPool:
+    holder: list[ConnectionPool] = []
+    pool = ConnectionPool(url, min_size=1, max_size=max_size, name=name, kwargs=kwargs, open=True,
+                          check=_check_and_flush(holder), timeout=wait_seconds, **extra)
+    holder.append(pool)
+    return pool
+
+
+def _check_and_flush(holder: list[ConnectionPool]):
+    """The pool's check on handing out a connection, which on a dead one checks all the others at once.
+
+    After PostgreSQL restarts every pooled connection is dead, and the pool finds that out one
+    connection per attempt with a growing pause between attempts: requests failed for 15-45 s
+    while PostgreSQL was already back."""
+    flushing = threading.Lock()
+
+    def flush(pool: ConnectionPool) -> None:
+        try:
+            pool.check()
+        except Exception:  # the next failed check starts another round
+            pass
+        finally:
+            flushing.release()
+
+    def check(conn: psycopg.Connection) -> None:
+        try:
+            ConnectionPool.check_connection(conn)
+        except Exception:
+            if holder and flushing.acquire(blocking=False):
+                threading.Thread(target=flush, args=(holder[0],), name="pool-flush", daemon=True).start()
+            raise
+
+    return check
 
 
 def reset_session(conn: psycopg.Connection) -> None:

@@ -40,8 +40,22 @@ return seq
 """
 
 
+_RAISE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+return 1
+"""
+
+
 def channel_name(conversation_id: str) -> str:
     return f"fluxbase:conv:{conversation_id}:live"
+
+
+# How far past what PostgreSQL last noted a conversation's numbering may have gone: a running
+# turn notes its highest seq with each lease renewal, every two seconds (two seconds of a fast stream).
+UNRECORDED_SEQ_SLACK = 1000
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,7 @@ class StreamBus:
         self._max_events = max_events
         self._ttl = ttl_seconds
         self._publish = client.register_script(_PUBLISH)
+        self._raise = client.register_script(_RAISE)
 
     def publish(self, conversation_id: str, event: dict, *, turn_start: bool = False, floor: int = 0) -> int:
         """Number `event`, keep it for replay and send it live; returns its seq (always > floor).
@@ -87,8 +102,16 @@ class StreamBus:
                                        channel_name(conversation_id), floor]))
 
     def current_seq(self, conversation_id: str) -> int:
+        return self.counter(conversation_id) or 0
+
+    def counter(self, conversation_id: str) -> int | None:
+        """The conversation's counter, or None when Redis has none (never published, or lost)."""
         value = self._client.get(_keys(conversation_id).seq)
-        return int(value) if value else 0
+        return int(value) if value else None
+
+    def raise_counter(self, conversation_id: str, seq: int) -> None:
+        """Number what comes next above `seq` (a position a client proved it reached)."""
+        self._raise(keys=[_keys(conversation_id).seq], args=[seq, self._ttl])
 
     def replay(self, conversation_id: str, after_seq: int | None) -> Replay:
         """Events of the latest turn with seq > after_seq (all of the latest turn if after_seq is None

@@ -162,6 +162,78 @@ def test_resuming_after_redis_lost_the_buffer_says_so(stack, llm):
         client.close()
 
 
+def test_a_resume_after_redis_lost_the_counter_believes_a_genuine_last_seq(stack, llm, owner_conn):
+    client = ChatClient(stack.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    gate = llm.reply_held(TEXT, after_chunks=21, chunks=200)
+    client.send({"type": "message", "conversation_id": conversation, "content": "words"})
+    client.until(lambda e: received(client) == first_pieces(20))
+    last_seq = max(e["seq"] for e in client.events if "message_id" in e)
+    seen = received(client)
+    client.close()
+    # The worker notes its position in PostgreSQL with each lease renewal.
+    wait_until(lambda: owner_conn.execute("select published_seq from ai.turns where conversation_id = %s",
+                                          (conversation,)).fetchone()[0] >= last_seq - 5, 10, "the noted position")
+    stack.redis.stop()
+    stack.redis.start()
+    again = ChatClient(stack.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+    try:
+        resumed = again.start_chat("shop", namespace="tests", conversation_id=conversation, last_seq=last_seq)
+        assert resumed["type"] == "chat_started" and resumed["seq"] == last_seq  # not back to 0
+        gate.open()
+        again.until_type("done", timeout=60)
+        assert not [e for e in again.events if e["type"] == "events_lost"]
+        assert seen + received(again) == TEXT
+        assert min(e["seq"] for e in again.events if "message_id" in e) > last_seq
+    finally:
+        again.close()
+
+
+def test_a_retry_after_the_worker_died_and_redis_lost_its_data_never_reuses_a_seen_seq(base_env, database, workdir,
+                                                                                      llm, owner_conn):
+    from tests.support.processes import start_worker
+    from tests.support.stack import isolated_stack
+
+    with isolated_stack(base_env, workdir, "faults-retry") as running:
+        client = ChatClient(running.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+        try:
+            conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+            llm.reply_held(TEXT, after_chunks=41, chunks=200)
+            llm.reply_text("the answer of the second attempt", usage=(5, 5))
+            client.send({"type": "message", "conversation_id": conversation, "content": "words"})
+            client.until(lambda e: received(client) == first_pieces(40))
+            seen = max(e["seq"] for e in client.events if "message_id" in e)
+
+            def noted():
+                return owner_conn.execute("select published_seq from ai.turns where conversation_id = %s",
+                                          (conversation,)).fetchone()[0]
+
+            wait_until(lambda: noted() > 0, 10, "the worker to note its position")
+            running.worker.kill()  # the worker dies ...
+            running.redis.stop()
+            running.redis.start()  # ... and Redis loses every counter and buffer
+            wait_until(lambda: owner_conn.execute(
+                "select lease_until < now() from ai.turns where conversation_id = %s", (conversation,)).fetchone()[0],
+                15, "the dead attempt's lease to lapse")
+            survivor = start_worker(running.env, running.root, "faults-retry-survivor")
+            try:
+                services = WorkerServices(worker_runtime(running.settings))
+                try:
+                    assert run_housekeeping(services, make_celery(running.settings))["requeued"] == 1
+                finally:
+                    services.close()
+                ending = client.until_type("done", "error", timeout=60)[-1]
+            finally:
+                survivor.stop()
+            retried = [e for e in client.events if "message_id" in e and e["seq"] > seen]
+            assert ending["type"] == "done" and ending["content"] == "the answer of the second attempt"
+            assert ending["recovered"] is True and any(e["type"] == "events_lost" for e in client.events)
+            assert_numbering(client.events)
+            assert retried and all(e["seq"] > seen for e in retried)
+        finally:
+            client.close()
+
+
 def test_many_turns_at_once_hold_a_bounded_number_of_redis_connections(base_env, database, workdir, llm):
     """120 streaming turns in flight on one worker of 120 greenlets: a connection per running turn
     (the cancel watcher held one each) exhausted the Redis pool and ended turns with INTERNAL_ERROR."""
@@ -282,3 +354,57 @@ def _status(url: str) -> int:
         return exc.code
     except (urllib.error.URLError, OSError):
         return 0
+
+
+def test_after_every_connection_was_killed_the_web_is_back_within_seconds(pg_stack, llm):
+    running = pg_stack
+    assert _status(f"{running.web}/health") == 200
+    with psycopg.connect(running.settings.database_url, autocommit=True) as admin:
+        killed = admin.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                               "where usename in ('postgres', 'authenticator') and pid <> pg_backend_pid()").fetchone()[0]
+    assert killed >= 2
+    # The pool finds its dead connections all at once instead of one per try, with pauses between.
+    wait_until(lambda: _status(f"{running.web}/health") == 200, 8, "health to recover")
+    client = ChatClient(running.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+    try:
+        assert client.start_chat("shop", namespace="tests")["type"] == "chat_started"
+    finally:
+        client.close()
+
+
+def test_a_lock_held_on_the_servers_tables_is_a_service_unavailable_not_a_hang(pg_stack, llm):
+    running = pg_stack
+    client = ChatClient(running.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+    try:
+        with psycopg.connect(running.settings.database_url) as admin:
+            admin.execute("lock table ai.conversations in access exclusive mode")
+            began = time.monotonic()
+            client.send({"type": "start_chat", "chatbot": "shop", "namespace": "tests"})
+            error = client.until_type("error", "chat_started", timeout=30)[-1]
+            assert error.get("code") == "SERVICE_UNAVAILABLE" and time.monotonic() - began < 15, error
+            admin.rollback()
+        assert client.start_chat("shop", namespace="tests")["type"] == "chat_started"
+    finally:
+        client.close()
+
+
+def test_a_start_chat_refused_while_redis_is_down_stores_no_conversation(stack, llm, owner_conn):
+    def stored():
+        return owner_conn.execute("select count(*) from ai.conversations").fetchone()[0]
+
+    client = ChatClient(stack.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+    try:
+        before = stored()
+        stack.redis.stop()
+        try:
+            for _ in range(3):
+                refused = client.start_chat("shop", namespace="tests")
+                assert refused["type"] == "error" and refused["code"] == "SERVICE_UNAVAILABLE", refused
+        finally:
+            stack.redis.start()
+        assert stored() == before
+        wait_until(lambda: client.start_chat("shop", namespace="tests")["type"] == "chat_started", 30,
+                   "start_chat to work again")
+    finally:
+        client.close()
+

@@ -149,6 +149,32 @@ def test_cancel_mid_stream_closes_the_stream_and_keeps_partial_text():
     assert [e["delta"] for e in events if e["type"] == "content"] == ["one "]
 
 
+
+def test_a_stream_that_raises_because_the_cancel_closed_it_ends_as_cancelled():
+    cancellation = TurnCancellation()
+
+    class Closed(Exception):
+        """What an HTTP client raises when its response is closed under a blocked reader."""
+
+    class ClosedUnderTheReader(FakeStream):
+        def __iter__(self):
+            yield TextDelta("one ")
+            cancellation.cancel()  # the cancel arrives while the reader waits for the next chunk ...
+            raise Closed("stream closed")  # ... and the closed response raises there
+
+    class Provider(FakeProvider):
+        def stream(self, messages, tools, options):
+            stream = ClosedUnderTheReader([])
+            self.streams.append(stream)
+            return stream
+
+    loop, events, ctx = make_loop(Provider(), cancellation=cancellation)
+    outcome = TurnOutcome()
+    with pytest.raises(TurnCancelled):
+        loop.run(USER, DEFS, ctx, outcome)
+    assert outcome.text == "one "
+
+
 def test_provider_errors_propagate_and_keep_the_partial_outcome():
     provider = FakeProvider([ToolCall("c1", "echo", '{"x": 2}'), Usage(3, 1)], [TextDelta("x"), ProviderError("boom")])
     loop, _, ctx = make_loop(provider)

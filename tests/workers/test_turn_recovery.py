@@ -94,3 +94,42 @@ def test_a_redelivered_finished_turn_republishes_a_lost_ending(database, test_ch
         assert len([e for e in services.bus.replay(conversation.id, None).events if e["type"] == "done"]) == 1
     finally:
         services.close()
+
+
+def test_a_queued_turn_whose_message_redis_lost_is_sent_again_one_waiting_for_a_worker_is_not(
+        database, test_chatbots, worker, llm, owner_conn):
+    from app.jobs import queued_marker
+    from workers.housekeeping import run_housekeeping
+
+    services = WorkerServices(worker_runtime(database))
+    celery = make_celery(database)
+    try:
+        with psycopg.connect(database.database_url, row_factory=dict_row) as conn:
+            bot = chatbots.load_enabled(conn, "tests", "shop")
+            lost_in = conversations.create_conversation(conn, chatbot_id=bot.id, user_id=ALICE,
+                                                        user_role="authenticated", ttl_hours=1)
+            waiting_in = conversations.create_conversation(conn, chatbot_id=bot.id, user_id=ALICE,
+                                                           user_role="authenticated", ttl_hours=1)
+            lost = conversations.start_turn(conn, lost_in.id, "was my question lost?", max_turns=10)
+            waiting = conversations.start_turn(conn, waiting_in.id, "still in the queue", max_turns=10)
+            # Both queued a minute ago; only `waiting` is still marked as sent (Redis lost `lost`'s message).
+            conn.execute("update ai.turns set created_at = now() - interval '1 minute' where id = any(%s::uuid[])",
+                         ([lost.id, waiting.id],))
+            conn.commit()
+        services.runtime.redis.set(queued_marker(waiting.id), "1", ex=60)
+        llm.reply_text("it was not")
+        assert run_housekeeping(services, celery)["requeued"] >= 1
+        status = wait_until(lambda: owner_conn.execute("select status from ai.turns where id = %s",
+                                                       (lost.id,)).fetchone()[0] in ("done", "error") and
+                            owner_conn.execute("select status from ai.turns where id = %s", (lost.id,)).fetchone()[0],
+                            30, "the lost turn to run")
+        assert status == "done"
+        assert services.runtime.redis.exists(queued_marker(lost.id))  # sent again, marked again
+        # The one still waiting is left to its worker (it stays queued); close it so it does not linger.
+        run_housekeeping(services, celery)
+        assert owner_conn.execute("select status from ai.turns where id = %s", (waiting.id,)).fetchone()[0] == "queued"
+        with psycopg.connect(database.database_url, row_factory=dict_row) as conn:
+            conversations.cancel_queued_turn(conn, waiting_in.id)
+            conn.commit()
+    finally:
+        services.close()

@@ -11,3 +11,7 @@ CREATE INDEX IF NOT EXISTS turns_assistant_message ON ai.turns (assistant_messag
 -- process). Housekeeping re-enqueues a running turn only once this has lapsed, so a Redis restart
 -- that loses the per-turn locks cannot start a second attempt beside a live one.
 ALTER TABLE ai.turns ADD COLUMN IF NOT EXISTS lease_until timestamptz;
+
+-- The highest seq the running attempt has published, noted with each lease renewal. If Redis loses
+-- the conversation's counter and the worker dies too, the retry numbers its events above it.
+ALTER TABLE ai.turns ADD COLUMN IF NOT EXISTS published_seq bigint NOT NULL DEFAULT 0;
