@@ -13,8 +13,8 @@ import time
 
 import redis
 
-from bench.stack import percentile, running_stack
 from app.streaming.bus import StreamBus
+from bench.stack import percentile, running_stack
 from tests.support.chat_client import ChatClient
 
 

@@ -6,7 +6,7 @@ restart numbering continues where the client stands instead of reusing numbers i
 While Redis cannot be reached, events are dropped (the turn goes on, and PostgreSQL gets the whole
 answer); the first event that gets through afterwards is preceded by `events_lost`, so the
 client knows and gets the stored answer with the ending. The ending itself is retried for a while;
-if it never gets through, housekeeping publishes it later (app/chat/repository.py, ending_seq).
+if it never gets through, housekeeping publishes it later (app/chat/turns.py, ending_seq).
 """
 from __future__ import annotations
 

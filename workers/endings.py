@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app import protocol
-from app.chat import repository as conversations
+from app.chat import records, turns
 from app.protocol import Code, ProtocolError
 from app.providers.base import NoProviderConfigured, ProviderAuthError, ProviderError
 from app.unavailable import is_unavailable
@@ -66,7 +66,7 @@ def success(outcome: TurnOutcome) -> Ending:
     return Ending("done", None, protocol.done(outcome.usage.as_dict()))
 
 
-def publish_recovered(bus, turn: conversations.ClosedTurn) -> int | None:
+def publish_recovered(bus, turn: records.ClosedTurn) -> int | None:
     """Publish a closed turn's ending that never reached clients, as rebuilt from PostgreSQL.
 
     Clients may have missed any of the turn's events, so it says so (`events_lost`) and the ending
@@ -80,5 +80,5 @@ def publish_recovered(bus, turn: conversations.ClosedTurn) -> int | None:
     mine = any(e.get("message_id") == turn.assistant_message_id for e in kept)
     lost = {**protocol.events_lost(None, None, turn.assistant_message_id), "message_id": turn.assistant_message_id}
     seq = bus.publish(turn.conversation_id, lost, turn_start=not mine, floor=floor)
-    ending = {**conversations.ending_event(turn), "content": turn.content or "", "recovered": True}
+    ending = {**turns.ending_event(turn), "content": turn.content or "", "recovered": True}
     return bus.publish(turn.conversation_id, ending, floor=seq)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from app.chat import repository as conversations
+from app.chat import records, turns
 from app.jobs import enqueue_turn, queued_marker
 from workers.emitter import ENDING_RETRY_SECONDS
 from workers.endings import publish_recovered
@@ -47,7 +47,7 @@ def _abandoned_turns(services: WorkerServices, celery) -> tuple[int, int]:
     with services.runtime.db.connection() as conn:
         # Running turns are judged by their lease; queued ones may just be waiting for a free worker.
         # The Redis lock is checked too: a turn whose lock is held is alive, whatever PostgreSQL says.
-        candidates = conversations.unfinished_turns(conn, running_idle_seconds=LEASE_SECONDS,
+        candidates = turns.unfinished_turns(conn, running_idle_seconds=LEASE_SECONDS,
                                                     queued_idle_seconds=QUEUED_GRACE_SECONDS)
         conn.commit()
         for turn in candidates:
@@ -61,8 +61,8 @@ def _abandoned_turns(services: WorkerServices, celery) -> tuple[int, int]:
                 requeued += 1
                 continue
             with conn.transaction():
-                abandoned = conversations.abandon_turn(conn, turn)
-                lost = conversations.claim_unpublished_ending(conn, turn.id) if abandoned else None
+                abandoned = turns.abandon_turn(conn, turn)
+                lost = turns.claim_unpublished_ending(conn, turn.id) if abandoned else None
             if lost is not None:
                 closed += 1
                 _publish(services, conn, lost)
@@ -73,22 +73,22 @@ def _unpublished_endings(services: WorkerServices) -> int:
     published = 0
     with services.runtime.db.connection() as conn:
         with conn.transaction():
-            claimed = conversations.claim_unpublished_endings(
+            claimed = turns.claim_unpublished_endings(
                 conn, grace_seconds=ENDING_GRACE_SECONDS, horizon_seconds=services.settings.stream_replay_ttl_seconds)
         for turn in claimed:
             published += _publish(services, conn, turn)
     return published
 
 
-def _publish(services: WorkerServices, conn, turn: conversations.ClosedTurn) -> bool:
+def _publish(services: WorkerServices, conn, turn: records.ClosedTurn) -> bool:
     try:
         seq = publish_recovered(services.bus, turn)
     except Exception:
         log.exception("could not publish the lost ending of turn %s", turn.id)
         with conn.transaction():
-            conversations.release_ending_claim(conn, turn.id)
+            turns.release_ending_claim(conn, turn.id)
         return False
     with conn.transaction():
-        conversations.record_ending(conn, turn_id=turn.id, conversation_id=turn.conversation_id, last_seq=seq,
+        turns.record_ending(conn, turn_id=turn.id, conversation_id=turn.conversation_id, last_seq=seq,
                                     ending_seq=seq)
     return True

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from psycopg import Connection
 
-from app.chat.repository import StoredMessage, TurnContext, history
+from app.chat.records import StoredMessage, TurnContext
 from app.chat.templates import load_settings, render
+from app.chat.turns import history
 from app.chatbots import repository as chatbots
 from app.chatbots.policy import server_policy
 from app.protocol import Code, ProtocolError

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from app.chat.repository import StoredMessage
+from app.chat.records import StoredMessage
 
 # About four characters per token; the history keeps the newest turns that fit.
 HISTORY_CHAR_BUDGET = 48_000

@@ -6,8 +6,8 @@ from functools import cached_property
 
 from psycopg_pool import ConnectionPool
 
-from app.chat.repository import renew_leases
 from app.chat.schema import SchemaCache
+from app.chat.turns import renew_leases
 from app.db.connect import owner_pool
 from app.providers.base import NoProviderConfigured, Provider
 from app.providers.registry import ClientLimits, build_provider

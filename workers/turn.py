@@ -19,8 +19,8 @@ from typing import TypeVar
 import psycopg
 
 from app import protocol
-from app.chat import repository as conversations
-from app.chat.repository import Closing, NewMessage
+from app.chat import records, turns
+from app.chat.records import Closing, NewMessage
 from app.protocol import Code, Step
 from app.tools.base import ToolContext
 from app.unavailable import is_unavailable
@@ -48,11 +48,11 @@ def execute_turn(services: WorkerServices, turn_id: str) -> None:
         return
     try:
         with services.runtime.db.connection() as conn:
-            started = conversations.begin_attempt(conn, turn_id, lease_seconds=LEASE_SECONDS)
+            started = turns.begin_attempt(conn, turn_id, lease_seconds=LEASE_SECONDS)
             conn.commit()
             if started is None:
                 # A redelivered finished turn: its ending may never have reached clients.
-                lost = conversations.claim_unpublished_ending(conn, turn_id)
+                lost = turns.claim_unpublished_ending(conn, turn_id)
                 conn.commit()
         if started is None:
             if lost is not None:
@@ -63,7 +63,7 @@ def execute_turn(services: WorkerServices, turn_id: str) -> None:
         lock.release()
 
 
-def run_attempt(services: WorkerServices, started: conversations.TurnContext) -> None:
+def run_attempt(services: WorkerServices, started: records.TurnContext) -> None:
     turn, conversation = started.turn, started.conversation
     floor = starting_floor(services.bus, conversation.id, conversation.last_seq, started.published_seq,
                            turn.attempts)
@@ -99,7 +99,7 @@ def _tool_context(services: WorkerServices, plan: TurnPlan, emit: TurnEmitter,
                        services=services.tool_services)
 
 
-def _stored_messages(turn: conversations.Turn, outcome: TurnOutcome, status: str) -> list[NewMessage]:
+def _stored_messages(turn: records.Turn, outcome: TurnOutcome, status: str) -> list[NewMessage]:
     messages = [NewMessage(**entry) for entry in outcome.transcript]
     if status == "done" or outcome.text:
         messages.append(NewMessage(role="assistant", content=outcome.text, message_id=turn.assistant_message_id,
@@ -109,7 +109,7 @@ def _stored_messages(turn: conversations.Turn, outcome: TurnOutcome, status: str
     return messages
 
 
-def _close(services: WorkerServices, turn: conversations.Turn, outcome: TurnOutcome, ending: Ending,
+def _close(services: WorkerServices, turn: records.Turn, outcome: TurnOutcome, ending: Ending,
            emit: TurnEmitter) -> None:
     """Persist what the turn produced (tool calls and results, and the text so far) and close it;
     publish the ending only if this attempt closed it. A PostgreSQL outage is waited out: the
@@ -134,19 +134,19 @@ def _close(services: WorkerServices, turn: conversations.Turn, outcome: TurnOutc
     _while_database_away(lambda: _record(services, turn, emit.last_seq, seq), turn.id)
 
 
-def _store(services: WorkerServices, turn: conversations.Turn, outcome: TurnOutcome, ending: Ending) -> Closing:
+def _store(services: WorkerServices, turn: records.Turn, outcome: TurnOutcome, ending: Ending) -> Closing:
     usage = outcome.usage
     with services.runtime.db.connection() as conn:
         with conn.transaction():
-            return conversations.close_turn(
+            return turns.close_turn(
                 conn, turn, status=ending.status, error_code=ending.code and ending.code.value,
                 prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
                 messages=_stored_messages(turn, outcome, ending.status))
 
 
-def _record(services: WorkerServices, turn: conversations.Turn, last_seq: int, ending_seq: int | None) -> None:
+def _record(services: WorkerServices, turn: records.Turn, last_seq: int, ending_seq: int | None) -> None:
     with services.runtime.db.connection() as conn:
-        conversations.record_ending(conn, turn_id=turn.id, conversation_id=turn.conversation_id, last_seq=last_seq,
+        turns.record_ending(conn, turn_id=turn.id, conversation_id=turn.conversation_id, last_seq=last_seq,
                                     ending_seq=ending_seq)
         conn.commit()
 
@@ -164,15 +164,15 @@ def _while_database_away(step: Callable[[], T], turn_id: str, retry_seconds: flo
             pause.wait(1.0)
 
 
-def _publish_lost(services: WorkerServices, lost: conversations.ClosedTurn) -> None:
+def _publish_lost(services: WorkerServices, lost: records.ClosedTurn) -> None:
     try:
         seq = publish_recovered(services.bus, lost)
     except Exception:
         with services.runtime.db.connection() as conn:
-            conversations.release_ending_claim(conn, lost.id)
+            turns.release_ending_claim(conn, lost.id)
             conn.commit()
         raise
     with services.runtime.db.connection() as conn:
-        conversations.record_ending(conn, turn_id=lost.id, conversation_id=lost.conversation_id, last_seq=seq,
+        turns.record_ending(conn, turn_id=lost.id, conversation_id=lost.conversation_id, last_seq=seq,
                                     ending_seq=seq)
         conn.commit()

@@ -5,7 +5,7 @@ import logging
 import threading
 from functools import cached_property
 
-from app.chat import repository as conversations
+from app.chat import turns
 from app.chat.cancel_signal import request_cancel
 from app.chat.feed import Feed
 from app.jobs import enqueue_turn
@@ -43,7 +43,7 @@ class ChatHub:
     def recover_ending(self, message_id: str) -> dict | None:
         """A finished turn's ending as stored, with its whole answer in `content` (None while it runs)."""
         with self.runtime.db.connection() as conn:
-            return conversations.stored_ending(conn, message_id)
+            return turns.stored_ending(conn, message_id)
 
     def _catch_up(self, feeds: list[Feed]) -> None:
         """Pub/sub dropped what was published while the relay was away: read it from the buffers."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from app import protocol
 from app.auth.tokens import AuthError, Principal, verify
-from app.chat import repository as conversations
+from app.chat import conversations, records, turns
 from app.chat.feed import Feed
 from app.chat.frames import Auth, Cancel, StartChat, UserMessage, parse_frame
 from app.chat.hub import ChatHub
@@ -27,7 +27,7 @@ MAX_CONVERSATIONS_PER_SOCKET = 20
 
 @dataclass
 class _Attached:
-    conversation: conversations.Conversation
+    conversation: records.Conversation
     chatbot_name: str
     max_turns: int
     feed: Feed
@@ -127,7 +127,7 @@ class ChatSession:
         else:
             feed.go_live(replay, after if after is not None else (None if replay.events else current))
 
-    def _find(self, request: StartChat) -> tuple[chatbots.ChatbotRecord, conversations.Conversation | None]:
+    def _find(self, request: StartChat) -> tuple[chatbots.ChatbotRecord, records.Conversation | None]:
         """The chatbot, and the conversation to resume (None for a new one), after every check."""
         principal = self._principal
         with self._hub.runtime.db.connection() as conn:
@@ -149,7 +149,7 @@ class ChatSession:
             raise ProtocolError(Code.CONVERSATION_NOT_FOUND)
         return chatbot, conversation
 
-    def _create(self, chatbot: chatbots.ChatbotRecord, conversation_id: str) -> conversations.Conversation:
+    def _create(self, chatbot: chatbots.ChatbotRecord, conversation_id: str) -> records.Conversation:
         principal = self._principal
         with self._hub.runtime.db.connection() as conn:
             conversation = conversations.create_conversation(
@@ -158,7 +158,7 @@ class ChatSession:
             conn.commit()
         return conversation
 
-    def _position(self, conversation: conversations.Conversation, last_seq: int | None) -> tuple[int, int | None]:
+    def _position(self, conversation: records.Conversation, last_seq: int | None) -> tuple[int, int | None]:
         """The conversation's current seq, and where a resuming client stands.
 
         A client cannot be ahead of Redis's counter; one that says so (a stale or made-up last_seq)
@@ -221,7 +221,7 @@ class ChatSession:
                                         {**protocol.cancelled(), "message_id": queued.assistant_message_id},
                                         turn_start=True, floor=floor)
             with self._hub.runtime.db.connection() as conn:
-                conversations.record_ending(conn, turn_id=queued.id, conversation_id=queued.conversation_id,
+                turns.record_ending(conn, turn_id=queued.id, conversation_id=queued.conversation_id,
                                             last_seq=seq, ending_seq=seq)
                 conn.commit()
         elif turn is not None:

@@ -8,7 +8,7 @@ import pytest
 import websocket
 from psycopg.rows import dict_row
 
-from app.chat import repository as conversations
+from app.chat import conversations
 from tests.conftest import ALICE, BOB, TEST_SERVICE_KEY, token_for
 from tests.support.chat_client import ChatClient
 from tests.support.llm_script import split_text

@@ -1,7 +1,7 @@
 """Prompt building: the system message's sections, the message list, and the history budget."""
 from datetime import datetime, timezone
 
-from app.chat.repository import StoredMessage
+from app.chat.records import StoredMessage
 from workers.prompt import (
     HISTORY_CHAR_BUDGET,
     PromptInput,

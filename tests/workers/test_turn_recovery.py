@@ -9,7 +9,7 @@ import psycopg
 import redis
 from psycopg.rows import dict_row
 
-from app.chat import repository as conversations
+from app.chat import conversations, turns
 from app.chatbots import repository as chatbots
 from app.jobs import HOUSEKEEPING, QUEUE, RUN_TURN, make_celery
 from app.streaming.bus import StreamBus
@@ -84,7 +84,7 @@ def test_a_redelivered_finished_turn_republishes_a_lost_ending(database, test_ch
             conversation = conversations.create_conversation(conn, chatbot_id=bot.id, user_id=ALICE,
                                                              user_role="authenticated", ttl_hours=1)
             turn = conversations.start_turn(conn, conversation.id, "q", max_turns=10)
-            conversations.close_turn(conn, turn, status="done", error_code=None, prompt_tokens=4,
+            turns.close_turn(conn, turn, status="done", error_code=None, prompt_tokens=4,
                                      completion_tokens=2)
             conn.commit()
         execute_turn(services, turn.id)  # the worker died after the commit, before publishing
