@@ -5,6 +5,7 @@ an `emit` callable for client events and a cancellation object.
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,14 @@ from dataclasses import dataclass, field
 
 from app import protocol
 from app.protocol import Step
-from app.providers.base import CompletionOptions, Provider, TextDelta, ToolCall, Usage
+from app.providers.base import (
+    CompletionOptions,
+    Provider,
+    ProviderError,
+    TextDelta,
+    ToolCall,
+    Usage,
+)
 from app.tools.registry import ToolContext, ToolRegistry
 from workers.cancellation import TurnCancellation
 
@@ -20,6 +28,13 @@ MAX_PARALLEL_TOOLS = 8
 # Calls run per model round; the model is told about the rest. Without a cap one round of 50
 # queries sent ~50 MiB of rows to the client and into the replay buffer.
 MAX_TOOL_CALLS_PER_ROUND = 16
+# Deltas that arrive closer together than this are sent as one, at most this much later: a stream of
+# a million one-character deltas cost a million publishes, a worker core for minutes.
+DELTA_BATCH_SECONDS = 0.002
+# Characters one model call may write per max_tokens token (about four in practice): a provider that
+# ignores max_tokens is cut off instead of streaming without end.
+CHARS_PER_TOKEN_LIMIT = 16
+MIN_ANSWER_CHARS = 65_536
 
 
 class TurnCancelled(Exception):
@@ -32,10 +47,20 @@ class TurnTimedOut(Exception):
 
 @dataclass
 class TurnOutcome:
-    text: str = ""                                       # the answer (so far, when interrupted)
     usage: Usage = field(default_factory=Usage)
     transcript: list[dict] = field(default_factory=list)  # intermediate assistant tool calls and tool results
     rounds: int = 0
+    # The answer (so far, when interrupted), in the pieces it arrived in: joined when read, because
+    # joining on every delta made a long answer quadratic (100,000 deltas: 17 s of CPU).
+    parts: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self.parts = [value] if value else []
 
 
 @dataclass(frozen=True)
@@ -43,6 +68,43 @@ class LoopConfig:
     max_rounds: int
     options: CompletionOptions
     deadline: float | None = None  # time.monotonic() value
+
+
+class DeltaBatcher:
+    """Sends content deltas as they come, except that deltas arriving within `window` of the last one
+    sent are held back and sent together once it has passed (a timer, so none waits longer)."""
+
+    def __init__(self, emit: Callable[[dict], None], window: float):
+        self._emit = emit
+        self._window = window
+        self._lock = threading.Lock()
+        self._held: list[str] = []
+        self._sent_at = 0.0
+        self._timer: threading.Timer | None = None
+
+    def add(self, text: str) -> None:
+        with self._lock:
+            if not self._held and time.monotonic() - self._sent_at >= self._window:
+                self._send([text])
+                return
+            self._held.append(text)
+            if self._timer is None:
+                self._timer = threading.Timer(self._window, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._held:
+                held, self._held = self._held, []
+                self._send(held)
+
+    def _send(self, pieces: list[str]) -> None:
+        self._emit(protocol.content("".join(pieces)))
+        self._sent_at = time.monotonic()
 
 
 class ToolLoop:
@@ -92,7 +154,10 @@ class ToolLoop:
         self._check_cancelled()
         stream = self._provider.stream(conversation, tools, self._config.options)
         unregister = self._cancellation.on_cancel(stream.close)
-        text_parts: list[str] = []
+        outcome.parts = []
+        written = 0
+        limit = max(MIN_ANSWER_CHARS, (self._config.options.max_tokens or 0) * CHARS_PER_TOKEN_LIMIT)
+        deltas = DeltaBatcher(self._emit, DELTA_BATCH_SECONDS)
         calls: list[ToolCall] = []
         try:
             for piece in stream:
@@ -100,14 +165,16 @@ class ToolLoop:
                     break
                 self._check_deadline()
                 if isinstance(piece, TextDelta):
-                    text_parts.append(piece.text)
-                    outcome.text = "".join(text_parts)
-                    self._emit(protocol.content(piece.text))
+                    outcome.parts.append(piece.text)
+                    deltas.add(piece.text)
+                    written += len(piece.text)
+                    if written > limit:
+                        raise ProviderError(f"the answer is longer than max_tokens allows ({limit} characters)")
                 elif isinstance(piece, ToolCall):
                     calls.append(piece)
                 elif isinstance(piece, Usage):
                     outcome.usage = outcome.usage + piece
-        except TurnTimedOut:
+        except (TurnTimedOut, ProviderError):
             raise
         except Exception:
             # A cancel closes the stream under the reader, which then raises whatever its HTTP client
@@ -117,10 +184,10 @@ class ToolLoop:
         finally:
             unregister()
             stream.close()
+            deltas.flush()  # what was held back goes out before anything that follows it
         if self._cancellation.cancelled:
-            outcome.text = "".join(text_parts)
             raise TurnCancelled()
-        return "".join(text_parts), calls
+        return outcome.text, calls
 
     def _run_tools(self, calls: list[ToolCall], context: ToolContext, offered: set[str]) -> list[str]:
         def run(call: ToolCall) -> str:

@@ -104,8 +104,8 @@ def _stored_messages(turn: records.Turn, outcome: TurnOutcome, status: str) -> l
     if status == "done" or outcome.text:
         messages.append(NewMessage(role="assistant", content=outcome.text, message_id=turn.assistant_message_id,
                                    status={"done": "complete"}.get(status, status),
-                                   prompt_tokens=outcome.usage.prompt_tokens,
-                                   completion_tokens=outcome.usage.completion_tokens))
+                                   prompt_tokens=outcome.usage.bounded().prompt_tokens,
+                                   completion_tokens=outcome.usage.bounded().completion_tokens))
     return messages
 
 
@@ -121,8 +121,7 @@ def _close(services: WorkerServices, turn: records.Turn, outcome: TurnOutcome, e
         # running for housekeeping to run again (and fail the same way) until its attempts run out.
         log.exception("turn %s: its answer could not be stored; closing it without it", turn.id)
         ending = unstorable()
-        closing = _while_database_away(lambda: _store(services, turn, TurnOutcome(usage=outcome.usage), ending),
-                                       turn.id)
+        closing = _while_database_away(lambda: _store(services, turn, TurnOutcome(), ending), turn.id)
     if closing is Closing.GONE:
         # Deleted with its conversation (an admin deleted the chatbot): clients still following it
         # get an ending instead of waiting; there is nothing left to record it in.
@@ -135,7 +134,7 @@ def _close(services: WorkerServices, turn: records.Turn, outcome: TurnOutcome, e
 
 
 def _store(services: WorkerServices, turn: records.Turn, outcome: TurnOutcome, ending: Ending) -> Closing:
-    usage = outcome.usage
+    usage = outcome.usage.bounded()
     with services.runtime.db.connection() as conn:
         with conn.transaction():
             return turns.close_turn(

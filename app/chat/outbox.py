@@ -26,14 +26,22 @@ _EVENT_OVERHEAD = 160
 
 def _mergeable(queued: dict, event: dict) -> bool:
     return (queued.get("type") == event.get("type") == protocol.Event.CONTENT
-            and queued.get("message_id") == event.get("message_id")
-            and queued.get("conversation_id") == event.get("conversation_id"))
+            and queued.get("message_id") == event.get("message_id"))
 
 
 def _size(event: dict) -> int:
     if event.get("type") == protocol.Event.CONTENT:
         return len(event.get("delta", "")) + _EVENT_OVERHEAD
     return len(json.dumps(event, separators=(",", ":"), default=str))
+
+
+class _Queued:
+    """A queue slot; its event is replaced (never changed in place: other sockets share the dict)."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: dict):
+        self.event = event
 
 
 class Outbox:
@@ -43,7 +51,10 @@ class Outbox:
         self._on_overflow = on_overflow
         self._maxsize = maxsize
         self._max_bytes = max_bytes
-        self._queue: deque[dict] = deque()
+        self._queue: deque[_Queued] = deque()
+        # Each conversation's last queued event: a delta may join it even when other conversations'
+        # events were queued after it, since the order between conversations does not matter.
+        self._last: dict[str | None, _Queued] = {}
         self._queued_bytes = 0
         self._ready = threading.Condition()
         self._closed = False
@@ -58,13 +69,17 @@ class Outbox:
         if self._closed:
             return
         size = _size(event)
+        conversation = event.get("conversation_id")
         with self._ready:
-            if self._queue and _mergeable(self._queue[-1], event):
-                queued = self._queue[-1]
-                self._queue[-1] = {**queued, **event, "delta": queued.get("delta", "") + event.get("delta", "")}
+            last = self._last.get(conversation)
+            if last is not None and _mergeable(last.event, event):
+                queued = last.event
+                last.event = {**queued, **event, "delta": queued.get("delta", "") + event.get("delta", "")}
                 self._queued_bytes += size - _EVENT_OVERHEAD
             else:
-                self._queue.append(event)
+                slot = _Queued(event)
+                self._queue.append(slot)
+                self._last[conversation] = slot
                 self._queued_bytes += size
             if len(self._queue) <= self._maxsize and self._queued_bytes <= self._max_bytes:
                 self._ready.notify()
@@ -80,7 +95,11 @@ class Outbox:
                     self._ready.wait()
                 if self._closed:
                     return
-                event = self._queue.popleft()
+                slot = self._queue.popleft()
+                event = slot.event
+                conversation = event.get("conversation_id")
+                if self._last.get(conversation) is slot:
+                    del self._last[conversation]
                 self._queued_bytes -= _size(event)
             try:
                 self._send(json.dumps(event, separators=(",", ":"), default=str))
@@ -95,5 +114,6 @@ class Outbox:
             self._closed = True
             # Drop what is queued: a closed socket will never read it.
             self._queue.clear()
+            self._last.clear()
             self._queued_bytes = 0
             self._ready.notify_all()

@@ -152,7 +152,7 @@ def sync_directory(settings: Settings, *, directory: str | Path | None = None, n
     candidates: list[_Candidate] = []
     problems: list[_Problem] = []
     if namespace is not None and not is_valid_name(namespace):
-        problems.append(_Problem(None, namespace, f"invalid namespace {namespace!r}"))
+        problems.append(_Problem(None, namespace, f"invalid namespace {str(namespace)[:80]!r}"))
         return _report(namespace, (), _Outcome({}), problems, dry_run)
     try:
         scan = scan_chatbots(root)
@@ -184,7 +184,7 @@ def sync_payload(settings: Settings, *, namespace: str = DEFAULT_NAMESPACE, chat
     oversized code and duplicate names are reported per chatbot like parse errors.
     """
     if not is_valid_name(namespace):
-        problem = _Problem(None, namespace, f"invalid namespace {namespace!r}")
+        problem = _Problem(None, namespace, f"invalid namespace {str(namespace)[:80]!r}")
         return _report(namespace, (), _Outcome({}), [problem], dry_run)
     candidates: list[_Candidate] = []
     problems: list[_Problem] = []
@@ -194,7 +194,7 @@ def sync_payload(settings: Settings, *, namespace: str = DEFAULT_NAMESPACE, chat
     for item in chatbots:
         name, code = item["name"], item["code"].encode("utf-8", errors="surrogatepass")
         if not is_valid_name(name):
-            problems.append(_Problem(namespace, name, f"invalid chatbot name {name!r}: use lower-case letters, "
+            problems.append(_Problem(namespace, name, f"invalid chatbot name {str(name)[:80]!r}: use lower-case letters, "
                                                       "digits, '-' and '_' (1-63 characters)"))
         elif counts[name] > 1:
             if name not in {p.name for p in problems}:

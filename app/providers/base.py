@@ -20,6 +20,9 @@ class ToolCall:
     arguments: str  # raw JSON text as the model wrote it; parsed (and validated) by the tool
 
 
+_MAX_COUNTED = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class Usage:
     prompt_tokens: int = 0
@@ -31,6 +34,10 @@ class Usage:
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
+
+    def bounded(self) -> Usage:
+        """Within what PostgreSQL counts (32-bit): a sum over rounds of a provider's huge counts can exceed it."""
+        return Usage(min(self.prompt_tokens, _MAX_COUNTED), min(self.completion_tokens, _MAX_COUNTED))
 
     def as_dict(self) -> dict:
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,

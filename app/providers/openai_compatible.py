@@ -1,7 +1,6 @@
 """OpenAI-compatible chat completions (OpenAI, and any server speaking its wire format) via the `openai` client."""
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -36,6 +35,16 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+# PostgreSQL keeps token counts in 32-bit integers; a count outside them is the provider's error.
+_MAX_TOKENS_COUNTED = 2**31 - 1
+
+
+def _tokens(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN
+        return 0
+    return int(min(max(value, 0), _MAX_TOKENS_COUNTED))
 
 
 def translate_error(exc: Exception) -> ProviderError:
@@ -86,29 +95,38 @@ class _OpenAIStream:
 
     def __iter__(self) -> Iterator[StreamPiece]:
         calls = _ToolCallAssembler()
+        answered = False
         try:
             for chunk in self._raw:
                 # Usage arrives on its own chunk whose `choices` is empty (and Azure opens with one too).
                 if chunk.usage is not None:
-                    yield Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+                    yield Usage(_tokens(chunk.usage.prompt_tokens), _tokens(chunk.usage.completion_tokens))
                 for choice in chunk.choices or ():
+                    answered = True
                     delta = choice.delta
                     if delta is not None:
                         if delta.content:
+                            if not isinstance(delta.content, str):
+                                raise TypeError("content is not text")
                             yield TextDelta(storable(delta.content))
                         for fragment in delta.tool_calls or ():
                             calls.add(fragment)
                     if choice.finish_reason:
                         yield from calls.drain()
             yield from calls.drain()
+        except ProviderError:
+            raise
         except openai.OpenAIError as exc:
             if self._closed:
                 return
             raise translate_error(exc) from None
-        except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        except Exception as exc:  # a chunk of the wrong shape, anywhere in it: the provider's fault
             if self._closed:
                 return
             raise translate_error(exc) from None
+        if not answered and not self._closed:
+            # A 200 whose body was no stream at all (an HTML page, a plain JSON object) parses as no chunks.
+            raise ProviderError("the provider's stream ended without an answer")
 
     def close(self) -> None:
         self._closed = True

@@ -43,6 +43,9 @@ def _audit(ctx: ToolContext, sql: str, verdict: str, reason: str | None, result:
 
 
 def _refuse(ctx: ToolContext, sql: str, reason: str, verdict: str, duration_ms: float | None = None) -> NoReturn:
+    # What the model sent is echoed to the client and kept in the audit: never more of it than a
+    # statement may have (a list of megabyte strings was echoed whole).
+    sql = sql if len(sql) <= MAX_SQL_LENGTH else sql[:MAX_SQL_LENGTH] + "…"
     _audit(ctx, sql, verdict, reason, duration_ms=duration_ms)
     ctx.emit(protocol.query_result(sql, error=reason))
     raise ToolError(reason)

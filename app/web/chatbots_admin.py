@@ -94,7 +94,7 @@ def _bool(body: dict[str, Any], key: str, where: str = "") -> bool | None:
 def list_admin():
     namespace = request.args.get("namespace") or None
     if namespace is not None and not is_valid_name(namespace):
-        raise _invalid(f"invalid namespace {namespace!r}")
+        raise _invalid(f"invalid namespace {str(namespace)[:80]!r}")
     with _db() as conn:
         rows = repo.list_chatbots(conn, namespace=namespace)
     return {"chatbots": _objects(rows), "count": len(rows)}
@@ -163,7 +163,7 @@ def sync():
     _only(body, ("namespace", "chatbots", "options"))
     namespace = body.get("namespace")
     if namespace is not None and not is_valid_name(namespace):
-        raise _invalid(f"invalid namespace {namespace!r}: use lower-case letters, digits, '-' and '_'")
+        raise _invalid(f"invalid namespace {str(namespace)[:80]!r}: use lower-case letters, digits, '-' and '_'")
     options = {} if body.get("options") is None else body["options"]
     if not isinstance(options, dict):
         raise _invalid("options must be an object")

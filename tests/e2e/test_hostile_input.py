@@ -329,3 +329,29 @@ def test_null_for_an_optional_field_means_absent(chat):
     client.send({"type": "start_chat", "chatbot": "sql-assistant", "namespace": None, "conversation_id": None,
                  "last_seq": None})
     assert client.until_type("chat_started", "error")[-1]["type"] == "chat_started"
+
+
+def test_a_huge_sql_argument_of_the_wrong_type_is_echoed_capped(chat, llm, owner_conn):
+    client = chat()
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    huge = "x" * 1_000_000
+    llm.reply_tool_calls([{"name": "execute_sql", "arguments": {"sql": [huge], "description": "list"}}])
+    llm.reply_text("no")
+    events = client.ask(conversation, "huge")
+    result = next(e for e in events if e["type"] == "query_result")
+    assert result["error"] == "`sql` must be a non-empty string" and len(result["query"]) <= 20_001
+    audited = owner_conn.execute("select length(sql) from ai.sql_audit where conversation_id = %s",
+                                 (conversation,)).fetchone()[0]
+    assert audited <= 20_001
+
+
+def test_token_counts_past_what_postgresql_counts_do_not_lose_the_answer(chat, llm, owner_conn):
+    client = chat()
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    llm.reply_text("an answer with absurd usage", usage=(2**40, 2**40))
+    events = client.ask(conversation, "count")
+    assert events[-1]["type"] == "done" and content(events) == "an answer with absurd usage"
+    stored = owner_conn.execute("select t.attempts, t.prompt_tokens, m.content from ai.turns t join ai.messages m "
+                                "on m.id = t.assistant_message_id where t.conversation_id = %s",
+                                (conversation,)).fetchone()
+    assert stored == (1, 2**31 - 1, "an answer with absurd usage")

@@ -207,3 +207,48 @@ def test_a_stored_definition_of_a_tool_the_server_cannot_run_is_not_offered():
     loop, _, ctx = make_loop(provider)
     loop.run(USER, DEFS + [{"name": "query_table", "description": "stale", "parameters": {"type": "object"}}], ctx)
     assert [tool["name"] for tool in provider.calls[0]["tools"]] == ["echo"]
+
+
+def test_a_burst_of_deltas_is_sent_as_few_events_and_the_text_is_whole():
+    pieces = [TextDelta("x") for _ in range(20_000)] + [Usage(1, 1)]
+    provider = FakeProvider(pieces)
+    loop, events, ctx = make_loop(provider)
+    outcome = loop.run(USER, DEFS, ctx)
+    deltas = [e["delta"] for e in events if e["type"] == "content"]
+    assert "".join(deltas) == "x" * 20_000 == outcome.text
+    assert deltas[0] == "x"  # the first delta is never held back
+    assert len(deltas) < 2_000
+
+
+def test_deltas_held_back_are_sent_once_the_window_passes_without_a_next_delta():
+    import threading
+
+    from workers.loop import DeltaBatcher
+
+    sent = []
+    arrived = threading.Event()
+
+    def emit(event):
+        sent.append(event["delta"])
+        if len(sent) == 2:
+            arrived.set()
+
+    batcher = DeltaBatcher(emit, window=0.05)
+    batcher.add("first")
+    batcher.add("second")  # within the window: held, with a timer
+    assert sent == ["first"]
+    assert arrived.wait(5)  # the timer sends it without another delta arriving
+    assert sent == ["first", "second"]
+
+
+def test_a_provider_that_ignores_max_tokens_is_cut_off():
+    provider = FakeProvider([TextDelta("y" * 1000) for _ in range(100)])
+    events = []
+    registry = ToolRegistry()
+    cancellation = TurnCancellation()
+    loop = ToolLoop(provider, registry, emit=events.append, cancellation=cancellation,
+                    config=LoopConfig(5, CompletionOptions(max_tokens=100)))
+    outcome = TurnOutcome()
+    with pytest.raises(ProviderError, match="longer than max_tokens"):
+        loop.run(USER, [], make_context(events.append, cancellation.token), outcome)
+    assert provider.streams[0].closed and 65_536 < len(outcome.text) < 70_000

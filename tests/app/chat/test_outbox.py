@@ -66,3 +66,28 @@ def _wait_for(predicate, timeout=5.0):
         return True
     except TimeoutError:
         return False
+
+
+def test_deltas_of_two_conversations_streaming_at_once_each_merge_into_their_own():
+    import json
+
+    release, first_send = threading.Event(), threading.Event()
+    sent, overflowed = [], threading.Event()
+
+    def slow_send(text):
+        first_send.set()
+        release.wait(5)
+        sent.append(json.loads(text))
+
+    outbox = Outbox(slow_send, overflowed.set, maxsize=10)
+    outbox.put({"type": "progress", "seq": 0, "message_id": "a", "conversation_id": "c1"})
+    assert first_send.wait(5)
+    for seq in range(1, 2001):
+        for conversation, message in (("c1", "a"), ("c2", "b")):
+            outbox.put({"type": "content", "delta": message, "seq": seq, "message_id": message,
+                        "conversation_id": conversation})
+    assert not overflowed.is_set()
+    release.set()
+    assert _wait_for(lambda: len(sent) == 3)
+    assert [(e["conversation_id"], e["seq"], len(e.get("delta", ""))) for e in sent] == [
+        ("c1", 0, 0), ("c1", 2000, 2000), ("c2", 2000, 2000)]
