@@ -39,7 +39,8 @@ def starting_floor(bus: StreamBus, conversation_id: str, conversation_last_seq: 
     instead of numbers they have seen already.
     """
     floor = max(conversation_last_seq, published_seq)
-    if attempt > 1 and published_seq:
+    # Even with nothing noted yet: an attempt can die before its first note, two seconds in.
+    if attempt > 1:
         try:
             lost = bus.counter(conversation_id) is None
         except redis.RedisError:
@@ -87,6 +88,7 @@ class TurnEmitter:
         self._lock = threading.Lock()  # tools run in parallel and emit from several greenlets
         self._first = True
         self._dropped = 0
+        self._lost = False
         self._retry_at = 0.0
         self._wait = threading.Event()
         self.last_seq = floor
@@ -122,8 +124,14 @@ class TurnEmitter:
             self._wait.wait(pause)
             pause = min(pause * 2, 2.0)
 
+    @property
+    def lost_events(self) -> bool:
+        """Whether any event of this attempt could not be published (clients then get the stored answer)."""
+        return self._lost or self._dropped > 0
+
     def _flush_loss(self) -> None:
         if self._dropped:
+            self._lost = True
             self._publish(protocol.events_lost(None, None, self._message_id))
             log.warning("published events_lost for message %s after %d dropped event(s)",
                         self._message_id, self._dropped)

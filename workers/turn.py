@@ -129,7 +129,12 @@ def _close(services: WorkerServices, turn: records.Turn, outcome: TurnOutcome, e
         return
     if closing is not Closing.CLOSED:
         return
-    seq = emit.finish(ending.event)
+    event = ending.event
+    if emit.lost_events:
+        # Some of this answer never reached Redis: the ending carries all of it, so every client,
+        # whichever socket it is on when the ending arrives, can show the whole answer.
+        event = {**event, "content": outcome.text, "recovered": True}
+    seq = emit.finish(event)
     _while_database_away(lambda: _record(services, turn, emit.last_seq, seq), turn.id)
 
 

@@ -50,7 +50,9 @@ FIND_OWNED_CONVERSATION = """
 select c.id, c.chatbot_id, c.user_id, c.user_role, c.turn_count, c.title,
        greatest(c.last_seq, coalesce((select max(t.published_seq) from ai.turns t
                                        where t.conversation_id = c.id and t.status in ('queued', 'running')), 0))
-         as last_seq
+         as last_seq,
+       (select t.assistant_message_id from ai.turns t where t.conversation_id = c.id
+         order by t.created_at desc limit 1) as latest_message_id
   from ai.conversations c
  where c.id = %(id)s and c.chatbot_id = %(chatbot_id)s and c.user_id = %(user_id)s and c.user_role = %(user_role)s
    and (c.expires_at is null or c.expires_at > now())

@@ -59,14 +59,23 @@ class Feed:
                 return
             self._forward(event, fill_gaps=True)
 
-    def go_live(self, replay: Replay, after_seq: int | None) -> None:
-        """Deliver the replay, then what arrived meanwhile; `after_seq` is where the client stands."""
+    def go_live(self, replay: Replay, after_seq: int | None, known_through: int | None = None,
+                latest_message: str | None = None) -> None:
+        """Deliver the replay, then what arrived meanwhile; `after_seq` is where the client stands,
+        `known_through` the highest seq the server knows the conversation used, `latest_message`
+        the message of its latest turn."""
         with self._lock:
             events = sorted(replay.events, key=lambda e: e["seq"])
             self._last_seq = events[0]["seq"] - 1 if events else after_seq
             if not replay.complete and events:
                 first = after_seq + 1 if after_seq is not None and after_seq < events[0]["seq"] - 1 else None
                 self._lost(first, events[0]["seq"] - 1 if first is not None else None, events[0])
+            elif not events and after_seq is not None and known_through is not None and after_seq < known_through:
+                # The client is behind what was published, and the buffer has none of it: Redis lost it.
+                self._last_seq = known_through  # where chat_started put the client
+                self._lost(after_seq + 1, known_through, {"message_id": latest_message})
+                if latest_message:
+                    self._start_recovery(latest_message, None)  # its ending, if it has ended
             self._held = events + self._held
             self._live = True
             self._release()

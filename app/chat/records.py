@@ -14,6 +14,7 @@ class Conversation:
     turn_count: int
     title: str | None
     last_seq: int = 0
+    latest_message_id: str | None = None  # the latest turn's assistant message, when read for a resume
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,10 @@ class Closing(StrEnum):
 
 
 def conversation_of(row: dict) -> Conversation:
+    latest = row.get("latest_message_id")
     return Conversation(str(row["id"]), str(row["chatbot_id"]), row["user_id"] and str(row["user_id"]),
-                        row["user_role"], row["turn_count"], row["title"], row["last_seq"])
+                        row["user_role"], row["turn_count"], row["title"], row["last_seq"],
+                        str(latest) if latest else None)
 
 
 def turn_of(row: dict) -> Turn:

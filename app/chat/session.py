@@ -125,7 +125,8 @@ class ChatSession:
         if not resumed:
             feed.go_live(replay, current)
         else:
-            feed.go_live(replay, after if after is not None else (None if replay.events else current))
+            feed.go_live(replay, after if after is not None else (None if replay.events else current),
+                         known_through=current, latest_message=conversation.latest_message_id)
 
     def _find(self, request: StartChat) -> tuple[chatbots.ChatbotRecord, records.Conversation | None]:
         """The chatbot, and the conversation to resume (None for a new one), after every check."""

@@ -189,8 +189,9 @@ def test_a_resume_after_redis_lost_the_counter_believes_a_genuine_last_seq(stack
         again.close()
 
 
+@pytest.mark.parametrize("noted", [True, False], ids=["after-a-lease-note", "before-any-note"])
 def test_a_retry_after_the_worker_died_and_redis_lost_its_data_never_reuses_a_seen_seq(base_env, database, workdir,
-                                                                                      llm, owner_conn):
+                                                                                      llm, owner_conn, noted):
     from tests.support.processes import start_worker
     from tests.support.stack import isolated_stack
 
@@ -198,17 +199,19 @@ def test_a_retry_after_the_worker_died_and_redis_lost_its_data_never_reuses_a_se
         client = ChatClient(running.web, token_for("a11ce000-0000-4000-8000-000000000001"))
         try:
             conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
-            llm.reply_held(TEXT, after_chunks=41, chunks=200)
+            pieces = 40 if noted else 2
+            llm.reply_held(TEXT, after_chunks=pieces + 1, chunks=200)
             llm.reply_text("the answer of the second attempt", usage=(5, 5))
             client.send({"type": "message", "conversation_id": conversation, "content": "words"})
-            client.until(lambda e: received(client) == first_pieces(40))
+            client.until(lambda e: received(client) == first_pieces(pieces))
             seen = max(e["seq"] for e in client.events if "message_id" in e)
 
-            def noted():
+            def position():
                 return owner_conn.execute("select published_seq from ai.turns where conversation_id = %s",
                                           (conversation,)).fetchone()[0]
 
-            wait_until(lambda: noted() > 0, 10, "the worker to note its position")
+            if noted:
+                wait_until(lambda: position() > 0, 10, "the worker to note its position")
             running.worker.kill()  # the worker dies ...
             running.redis.stop()
             running.redis.start()  # ... and Redis loses every counter and buffer
@@ -232,6 +235,53 @@ def test_a_retry_after_the_worker_died_and_redis_lost_its_data_never_reuses_a_se
             assert retried and all(e["seq"] > seen for e in retried)
         finally:
             client.close()
+
+
+def test_a_resume_behind_what_was_published_after_redis_lost_it_is_told_and_gets_the_answer(stack, llm, owner_conn):
+    client = ChatClient(stack.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    gate = llm.reply_held(TEXT, after_chunks=6, chunks=200)
+    client.send({"type": "message", "conversation_id": conversation, "content": "words"})
+    client.until(lambda e: received(client) == first_pieces(5))
+    last_seq = max(e["seq"] for e in client.events if "message_id" in e)
+    client.close()
+    gate.open()
+    wait_until(lambda: owner_conn.execute("select ending_seq from ai.turns where conversation_id = %s",
+                                          (conversation,)).fetchone()[0], 30, "the turn to end")
+    stack.redis.stop()
+    stack.redis.start()  # the whole turn is gone from Redis; PostgreSQL knows how far it went
+    again = ChatClient(stack.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+    try:
+        resumed = again.start_chat("shop", namespace="tests", conversation_id=conversation, last_seq=last_seq)
+        ending = again.until_type("done", "error", "cancelled", timeout=30)[-1]
+        lost = [e for e in again.events if e["type"] == "events_lost"]
+        assert lost and lost[0]["first_seq"] == last_seq + 1 and lost[0]["seq"] == resumed["seq"]
+        assert ending["type"] == "done" and ending["content"] == TEXT and ending["recovered"] is True
+        assert_numbering(again.events)
+    finally:
+        again.close()
+
+
+def test_the_repair_of_a_lost_stretch_survives_a_reconnect(stack, llm, owner_conn):
+    client = ChatClient(stack.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    gate = llm.reply_held(TEXT, after_chunks=11, chunks=200)
+    client.send({"type": "message", "conversation_id": conversation, "content": "words"})
+    client.until(lambda e: received(client) == first_pieces(10))
+    stack.redis.stop()
+    gate.open()  # the rest streams while nothing can be published
+    wait_until(lambda: owner_conn.execute("select status from ai.turns where conversation_id = %s",
+                                          (conversation,)).fetchone()[0] == "done", 30, "the turn to be stored")
+    stack.redis.start()
+    lost = client.until_type("events_lost", timeout=60)[-1]
+    client.close()  # the client leaves right after hearing of the loss ...
+    again = ChatClient(stack.web, token_for("a11ce000-0000-4000-8000-000000000001"))
+    try:  # ... and comes back past it: the ending still brings the whole answer
+        again.start_chat("shop", namespace="tests", conversation_id=conversation, last_seq=lost["seq"])
+        ending = again.until_type("done", timeout=60)[-1]
+        assert ending["content"] == TEXT and ending["recovered"] is True
+    finally:
+        again.close()
 
 
 def test_many_turns_at_once_hold_a_bounded_number_of_redis_connections(base_env, database, workdir, llm):

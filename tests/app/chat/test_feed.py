@@ -135,3 +135,17 @@ def test_a_recovery_that_finds_nothing_still_delivers_the_live_ending():
     h.run_recoveries()
     assert h.types() == ["content", "events_lost", "done"] and "content" not in h.delivered[-1]
 
+
+
+def test_a_resume_behind_what_was_published_when_the_buffer_is_gone_is_told_and_repaired():
+    stored = {"m1": {"type": "done", "message_id": "m1", "content": "all of it", "recovered": True,
+                     "usage": {"total_tokens": 3}}}
+    h = Harness(stored=stored)
+    h.feed.go_live(Replay([], True), after_seq=5, known_through=42, latest_message="m1")
+    h.run_recoveries()
+    assert h.types() == ["events_lost", "done"]
+    lost, done = h.delivered
+    assert (lost["first_seq"], lost["last_seq"], lost["seq"]) == (6, 42, 42)  # never behind chat_started's 42
+    assert done["content"] == "all of it" and done["seq"] == 42
+    h.feed.on_live(ev(43, "progress", message_id="m2"))
+    assert h.delivered[-1]["seq"] == 43
