@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 
 from app import protocol
+from app.streaming.bus import WireEvent
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +31,25 @@ def _mergeable(queued: dict, event: dict) -> bool:
 
 
 def _size(event: dict) -> int:
+    if isinstance(event, WireEvent):
+        return len(event.raw)
     if event.get("type") == protocol.Event.CONTENT:
         return len(event.get("delta", "")) + _EVENT_OVERHEAD
     return len(json.dumps(event, separators=(",", ":"), default=str))
 
 
+def _text(event: dict) -> str:
+    return event.raw if isinstance(event, WireEvent) else json.dumps(event, separators=(",", ":"), default=str)
+
+
 class _Queued:
     """A queue slot; its event is replaced (never changed in place: other sockets share the dict)."""
 
-    __slots__ = ("event",)
+    __slots__ = ("event", "size")
 
-    def __init__(self, event: dict):
+    def __init__(self, event: dict, size: int):
         self.event = event
+        self.size = size  # what it adds to the byte bound, kept so that taking it out is exact
 
 
 class Outbox:
@@ -75,9 +83,10 @@ class Outbox:
             if last is not None and _mergeable(last.event, event):
                 queued = last.event
                 last.event = {**queued, **event, "delta": queued.get("delta", "") + event.get("delta", "")}
-                self._queued_bytes += size - _EVENT_OVERHEAD
+                last.size += len(event.get("delta", ""))
+                self._queued_bytes += len(event.get("delta", ""))
             else:
-                slot = _Queued(event)
+                slot = _Queued(event, size)
                 self._queue.append(slot)
                 self._last[conversation] = slot
                 self._queued_bytes += size
@@ -100,9 +109,9 @@ class Outbox:
                 conversation = event.get("conversation_id")
                 if self._last.get(conversation) is slot:
                     del self._last[conversation]
-                self._queued_bytes -= _size(event)
+                self._queued_bytes -= slot.size
             try:
-                self._send(json.dumps(event, separators=(",", ":"), default=str))
+                self._send(_text(event))
             except Exception:  # the socket is gone; the reader side notices and cleans up
                 self._closed = True
                 return

@@ -9,7 +9,6 @@ the reader, so the chat side can catch each conversation up from its replay buff
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
@@ -19,7 +18,7 @@ from typing import Protocol
 
 import redis
 
-from app.streaming.bus import channel_name
+from app.streaming.bus import WireEvent, channel_name
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +152,7 @@ class Relay:
         if not listeners:
             return
         try:
-            event = json.loads(message["data"])
+            event = WireEvent(message["data"])
         except (TypeError, ValueError):
             log.warning("dropping a malformed event on %s", channel)
             return

@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 WS_PATH = "/ai/ws"
 # Frames up to this many times the protocol limit get a MESSAGE_TOO_LARGE reply; beyond, the socket closes.
 HARD_FRAME_FACTOR = 16
-SEND_BUFFER_BYTES = 128 * 1024
 
 
 def init_app(app: Flask) -> None:
@@ -68,9 +67,6 @@ def _serve(ws, hub: ChatHub, principal) -> None:
     try:
         # Without it the first deltas of a stream wait ~40 ms on delayed ACKs.
         ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # A small kernel buffer, so a slow reader's backlog stays in the outbox, where deltas merge:
-        # the kernel's own (megabytes, autotuned) let a client fall minutes behind delta by delta.
-        ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
     except (OSError, AttributeError):
         pass
 

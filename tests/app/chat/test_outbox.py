@@ -91,3 +91,30 @@ def test_deltas_of_two_conversations_streaming_at_once_each_merge_into_their_own
     assert _wait_for(lambda: len(sent) == 3)
     assert [(e["conversation_id"], e["seq"], len(e.get("delta", ""))) for e in sent] == [
         ("c1", 0, 0), ("c1", 2000, 2000), ("c2", 2000, 2000)]
+
+
+def test_an_event_off_the_wire_is_sent_as_it_came_and_the_byte_count_returns_to_zero():
+    import json
+
+    from app.streaming.bus import WireEvent
+
+    release, first_send = threading.Event(), threading.Event()
+    sent = []
+
+    def slow_send(text):
+        first_send.set()
+        release.wait(5)
+        sent.append(text)
+
+    outbox = Outbox(slow_send, lambda: None, maxsize=10)
+    raw = '{"seq":1,"conversation_id":"c","type":"progress","message_id":"m"}'
+    outbox.put(WireEvent(raw))
+    assert first_send.wait(5)
+    for seq in range(2, 502):
+        outbox.put(WireEvent('{"seq":%d,"conversation_id":"c","type":"content","message_id":"m","delta":"ab"}' % seq))
+    release.set()
+    assert _wait_for(lambda: len(sent) == 2)
+    assert sent[0] == raw  # not encoded again
+    merged = json.loads(sent[1])
+    assert merged["delta"] == "ab" * 500 and merged["seq"] == 501
+    assert _wait_for(lambda: outbox._queued_bytes == 0)
