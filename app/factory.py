@@ -7,13 +7,26 @@ from flask import Flask
 
 from app.chat.hub import ChatHub
 from app.runtime import Runtime
-from app.web import chatbots_admin, chatbots_public, cors, errors, health, ws
+from app.web import (
+    chatbots_admin,
+    chatbots_public,
+    cors,
+    errors,
+    health,
+    providers_admin,
+    ws,
+)
 from app.web.context import WebContext, install, web_context
 from config import Settings
+
+# At DEBUG these log every request's options, headers included: an Azure `api-key` among them.
+_CHATTY_CLIENT_LOGGERS = ("openai", "httpx", "httpcore")
 
 
 def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in _CHATTY_CLIENT_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger(name).getEffectiveLevel()))
 
 
 # A request must not wait without end behind a lock someone holds on the server's tables (an admin
@@ -33,6 +46,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(chatbots_public.bp)
     app.register_blueprint(chatbots_admin.bp)
+    app.register_blueprint(providers_admin.bp)
     ws.init_app(app)
     return app
 

@@ -116,12 +116,21 @@ class Settings:
             "Base URL of the default OpenAI-compatible provider.",
             lambda n, v: parse_url(n, v, ("http", "https")))
     openai_model: str = _setting("OPENAI_MODEL", "gpt-4o-mini", "Model of the default provider.", _str)
+    ollama_host: str | None = _setting("OLLAMA_HOST", None,
+            "Ollama server that `fluxbase setup` (`make run`) registers as the default provider when no "
+            "provider is configured (`host:port` or a URL). Unset: localhost:11434 is tried.", _str)
     llm_timeout_seconds: int = _setting("LLM_TIMEOUT_SECONDS", "60",
             "Read timeout on a provider stream; a stream silent for this long fails the turn.",
             lambda n, v: parse_int(n, v, 1, 3600))
     llm_max_retries: int = _setting("LLM_MAX_RETRIES", "2",
-            "Retries of a provider request that failed before streaming began (connection errors, 429, 5xx).",
+            "Retries of a provider request that failed before streaming began (connection errors, 429, 5xx), "
+            "within LLM_RETRY_SECONDS. 401/403 and failures after streaming began are never retried.",
             lambda n, v: parse_int(n, v, 0, 10))
+    llm_retry_seconds: int = _setting("LLM_RETRY_SECONDS", "20",
+            "Longest time the retries of one provider request may take, waits included (exponential backoff "
+            "with jitter, or the provider's `retry-after`); a wait that would end later is not made and the "
+            "turn ends with `PROVIDER_ERROR` (carrying `retry_after` when the provider gave one).",
+            lambda n, v: parse_int(n, v, 0, 600))
     max_tool_rounds: int = _setting("MAX_TOOL_ROUNDS", "5", "Model/tool round trips allowed in one turn.",
             lambda n, v: parse_int(n, v, 1, 50))
     sql_statement_timeout_ms: int = _setting("SQL_STATEMENT_TIMEOUT_MS", "5000",

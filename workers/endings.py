@@ -42,7 +42,8 @@ def _kind(*types: type[BaseException]) -> Callable[[BaseException], bool]:
 FAILURES: tuple[tuple[Callable[[BaseException], bool], Callable[[BaseException], Ending]], ...] = (
     (_kind(TurnCancelled), lambda exc: Ending("cancelled", None, protocol.cancelled())),
     (_kind(TurnTimedOut), lambda exc: _error(Code.INTERNAL_ERROR, "The answer took too long and was stopped")),
-    (_kind(NoProviderConfigured), lambda exc: _error(Code.NO_PROVIDER)),
+    # The text starts with the fixed one and says how to add a provider.
+    (_kind(NoProviderConfigured), lambda exc: _error(Code.NO_PROVIDER, str(exc) or None)),
     (_kind(ProviderError), _provider_error),
     (_kind(ProtocolError), lambda exc: _error(exc.code, exc.message, exc.retry_after)),
     (is_unavailable, lambda exc: _error(Code.SERVICE_UNAVAILABLE, retry_after=protocol.SERVICE_RETRY_AFTER)),

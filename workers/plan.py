@@ -95,7 +95,7 @@ def build_plan(conn: Connection, services: WorkerServices, started: TurnContext)
         started=started, chatbot=chatbot, end_user=end_user,
         history=tuple(history(conn, conversation.id, before_turn=turn.id)),
         tool_definitions=tuple(chatbot.tools), offered_tools=offered, prompt=prompt,
-        provider=services.provider_for(config.get("provider")),
+        provider=services.provider_for(conn, config.get("provider")),
         options=CompletionOptions(model=config.get("model"), max_tokens=config["max_tokens"],
                                   temperature=config["temperature"]),
         limits=TurnLimits(max_tool_rounds=settings.max_tool_rounds,

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from app.chat.schema import SchemaCache
 from app.chat.turns import renew_leases
 from app.db.connect import owner_pool
-from app.providers.base import NoProviderConfigured, Provider
-from app.providers.registry import ClientLimits, build_provider
+from app.providers.base import Provider
+from app.providers.registry import ClientLimits
+from app.providers.repository import key_box
+from app.providers.selection import ProviderClients, choose_for_turn
 from app.runtime import Runtime
+from app.secrets.sealing import SecretBox
 from app.sql.executor import SqlExecutor
 from app.streaming.bus import StreamBus
 from app.tools.base import ToolServices
@@ -39,7 +43,6 @@ class WorkerServices:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
         self.settings = runtime.settings
-        self._providers: dict[tuple, Provider] = {}
 
     @property
     def bus(self) -> StreamBus:
@@ -79,19 +82,19 @@ class WorkerServices:
             renew_leases(conn, positions, lease_seconds=LEASE_SECONDS)
             conn.commit()
 
-    def provider_for(self, provider_name: str | None) -> Provider:
-        """The environment's OpenAI-compatible provider; named providers arrive with the providers API."""
-        settings = self.settings
-        if not settings.openai_api_key or provider_name not in (None, "openai", "default"):
-            raise NoProviderConfigured("No AI provider configured")
-        key = ("openai", settings.openai_base_url, settings.openai_model)
-        provider = self._providers.get(key)
-        if provider is None:
-            provider = build_provider("openai", {"api_key": settings.openai_api_key, "base_url": settings.openai_base_url,
-                                                 "model": settings.openai_model},
-                                      ClientLimits(settings.llm_timeout_seconds, settings.llm_max_retries))
-            self._providers[key] = provider
-        return provider
+    @cached_property
+    def provider_clients(self) -> ProviderClients:
+        return ProviderClients(ClientLimits(self.settings.llm_timeout_seconds, self.settings.llm_max_retries,
+                                            self.settings.llm_retry_seconds))
+
+    @cached_property
+    def provider_keys(self) -> SecretBox:
+        return key_box(self.settings.encryption_key)
+
+    def provider_for(self, conn: Connection, provider_name: str | None) -> Provider:
+        """Read for every turn: an admin's change applies from the next turn on (app/providers/selection.py)."""
+        choice = choose_for_turn(conn, self.settings, self.provider_keys, provider_name)
+        return self.provider_clients.get(choice)
 
     def close(self) -> None:
         for name in ("cancel_hub", "leases"):

@@ -105,7 +105,8 @@ def _stored_messages(turn: records.Turn, outcome: TurnOutcome, status: str) -> l
         messages.append(NewMessage(role="assistant", content=outcome.text, message_id=turn.assistant_message_id,
                                    status={"done": "complete"}.get(status, status),
                                    prompt_tokens=outcome.usage.bounded().prompt_tokens,
-                                   completion_tokens=outcome.usage.bounded().completion_tokens))
+                                   completion_tokens=outcome.usage.bounded().completion_tokens,
+                                   usage_estimated=outcome.usage.estimated))
     return messages
 
 
@@ -145,7 +146,7 @@ def _store(services: WorkerServices, turn: records.Turn, outcome: TurnOutcome, e
             return turns.close_turn(
                 conn, turn, status=ending.status, error_code=ending.code and ending.code.value,
                 prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-                messages=_stored_messages(turn, outcome, ending.status))
+                usage_estimated=usage.estimated, messages=_stored_messages(turn, outcome, ending.status))
 
 
 def _record(services: WorkerServices, turn: records.Turn, last_seq: int, ending_seq: int | None) -> None:

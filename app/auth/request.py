@@ -17,6 +17,11 @@ from config import Settings
 def principal_from_headers(settings: Settings, headers: Mapping[str, str], query: Mapping[str, str]) -> Principal:
     """First match wins: service key, then a bearer JWT (header or ?token=), then an apikey JWT, else anonymous.
 
+    `Authorization: Bearer <service key>` counts as the service key: Fluxbase's SDK sends the key it
+    was created with as both `apikey` and a bearer token, so a client made with the service key
+    would otherwise be refused before its `apikey` is looked at. Only the header form: a key in
+    `?token=` would end up in access logs.
+
     Raises AuthError for credentials that are present but wrong; absence is not an error.
     """
     authorization = headers.get("Authorization", "")
@@ -29,6 +34,8 @@ def principal_from_headers(settings: Settings, headers: Mapping[str, str], query
         if service_key_matches(settings.service_key, service_key):
             return service_principal()
         raise AuthError("invalid service key")
+    if scheme.lower() == "bearer" and value and service_key_matches(settings.service_key, value):
+        return service_principal()
     token = value if scheme.lower() == "bearer" and value else query.get("token")
     if token:
         return verify(settings.jwt_secret, token)

@@ -58,6 +58,7 @@ class NewMessage:
     status: str = "complete"
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    usage_estimated: bool = False   # the counts are the server's own, the provider reported none
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class ClosedTurn:
     content: str | None = field(default=None)
     ending_seq: int | None = None
     conversation_last_seq: int = 0
+    usage_estimated: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,4 +108,4 @@ def turn_of(row: dict) -> Turn:
 def closed_turn_of(row: dict) -> ClosedTurn:
     return ClosedTurn(str(row["id"]), str(row["conversation_id"]), str(row["assistant_message_id"]), row["status"],
                       row["error_code"], row["prompt_tokens"], row["completion_tokens"], row["content"],
-                      row["ending_seq"], row["conversation_last_seq"])
+                      row["ending_seq"], row["conversation_last_seq"], row["usage_estimated"])

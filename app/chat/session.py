@@ -114,6 +114,11 @@ class ChatSession:
             conversation = found or self._create(chatbot, conversation_id)
             current, after = self._position(conversation, request.last_seq)
             replay = bus.replay(conversation.id, after) if resumed else Replay([], True)
+            if resumed and request.last_seq is None and _has_ended(replay):
+                # A client that sends no last_seq keeps no position (Fluxbase's own SDK is one): a
+                # finished turn replayed to it would show the last answer twice. A running turn is
+                # replayed from its start; a finished one is in the conversation's history.
+                replay, after = Replay([], True), current
         except Exception:
             self._hub.relay.unsubscribe(feed)
             raise
@@ -253,3 +258,7 @@ class ChatSession:
         except Exception:  # Redis is down: what this socket last delivered is still right
             counter = 0
         return max(counter, attached.conversation.last_seq, attached.feed.last_seq or 0)
+
+
+def _has_ended(replay: Replay) -> bool:
+    return any(event.get("type") in protocol.ENDINGS for event in replay.events)

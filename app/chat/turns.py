@@ -52,7 +52,7 @@ LOCK_CONVERSATION = "update ai.conversations set updated_at = now() where id = %
 
 FINISH_TURN = """
 update ai.turns set status = %(status)s, error_code = %(error_code)s, prompt_tokens = %(prompt_tokens)s,
-       completion_tokens = %(completion_tokens)s, finished_at = now()
+       completion_tokens = %(completion_tokens)s, usage_estimated = %(usage_estimated)s, finished_at = now()
  where id = %(turn_id)s and status in ('queued', 'running') and assistant_message_id = %(message_id)s
 returning id
 """
@@ -63,9 +63,10 @@ TURN_EXISTS = "select 1 from ai.turns where id = %(turn_id)s"
 
 ADD_MESSAGE = """
 insert into ai.messages (id, conversation_id, turn_id, role, content, tool_calls, tool_call_id, tool_name,
-                         status, prompt_tokens, completion_tokens)
+                         status, prompt_tokens, completion_tokens, usage_estimated)
 values (coalesce(%(id)s, gen_random_uuid()), %(conversation_id)s, %(turn_id)s, %(role)s, %(content)s,
-        %(tool_calls)s, %(tool_call_id)s, %(tool_name)s, %(status)s, %(prompt_tokens)s, %(completion_tokens)s)
+        %(tool_calls)s, %(tool_call_id)s, %(tool_name)s, %(status)s, %(prompt_tokens)s, %(completion_tokens)s,
+        %(usage_estimated)s)
 """
 
 
@@ -106,7 +107,7 @@ returning id
 
 
 _CLOSED_COLUMNS = """t.id, t.conversation_id, t.assistant_message_id, t.status, t.error_code, t.prompt_tokens,
-       t.completion_tokens, m.content, t.ending_seq, c.last_seq as conversation_last_seq"""
+       t.completion_tokens, m.content, t.ending_seq, c.last_seq as conversation_last_seq, t.usage_estimated"""
 
 
 _CLOSED_JOINS = """left join ai.messages m on m.id = t.assistant_message_id
@@ -160,12 +161,13 @@ def begin_attempt(conn: Connection, turn_id: str, *, lease_seconds: int) -> Turn
 
 
 def close_turn(conn: Connection, turn: Turn, *, status: str, error_code: str | None, prompt_tokens: int,
-               completion_tokens: int, messages: Sequence[NewMessage] = ()) -> Closing:
+               completion_tokens: int, messages: Sequence[NewMessage] = (), usage_estimated: bool = False) -> Closing:
     """Close the turn and store what it produced. Locks the conversation before the turn (the lock
     order of this module)."""
     conn.execute(LOCK_CONVERSATION, {"conversation_id": turn.conversation_id})
     closed = conn.execute(FINISH_TURN, {"status": status, "error_code": error_code, "prompt_tokens": prompt_tokens,
-                                        "completion_tokens": completion_tokens, "turn_id": turn.id,
+                                        "completion_tokens": completion_tokens, "usage_estimated": usage_estimated,
+                                        "turn_id": turn.id,
                                         "message_id": turn.assistant_message_id}).fetchone()
     if closed is None:
         exists = conn.execute(TURN_EXISTS, {"turn_id": turn.id}).fetchone()
@@ -180,7 +182,8 @@ def add_message(conn: Connection, turn: Turn, message: NewMessage) -> None:
         "id": message.message_id, "conversation_id": turn.conversation_id, "turn_id": turn.id, "role": message.role,
         "content": message.content, "tool_calls": json.dumps(message.tool_calls) if message.tool_calls else None,
         "tool_call_id": message.tool_call_id, "tool_name": message.tool_name, "status": message.status,
-        "prompt_tokens": message.prompt_tokens, "completion_tokens": message.completion_tokens})
+        "prompt_tokens": message.prompt_tokens, "completion_tokens": message.completion_tokens,
+        "usage_estimated": message.usage_estimated})
 
 
 def record_ending(conn: Connection, *, turn_id: str, conversation_id: str, last_seq: int,
@@ -243,6 +246,8 @@ def ending_event(turn: ClosedTurn) -> dict:
     if turn.status == "done":
         usage = {"prompt_tokens": turn.prompt_tokens, "completion_tokens": turn.completion_tokens,
                  "total_tokens": turn.prompt_tokens + turn.completion_tokens}
+        if turn.usage_estimated:  # as the worker's own ending said (Usage.as_dict)
+            usage["estimated"] = True
         event = protocol.done(usage)
     elif turn.status == "cancelled":
         event = protocol.cancelled()

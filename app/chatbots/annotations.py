@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from difflib import get_close_matches
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from app.chatbots.tsparse import AnnotationLine, ChatbotDefinitionError
 from app.sql.operations import OPERATIONS
@@ -342,8 +342,14 @@ class ParsedAnnotations:
     config: dict[str, Any]  # every config key, defaults filled
 
 
-def apply_annotations(lines: Sequence[AnnotationLine], where: str, *, doc_line: int | None = None) -> ParsedAnnotations:
-    """Validate a file's annotation lines; the first problem raises ChatbotDefinitionError."""
+def apply_annotations(lines: Sequence[AnnotationLine], where: str, *, doc_line: int | None = None,
+                      fallbacks: Mapping[str, Any] | None = None) -> ParsedAnnotations:
+    """Validate a file's annotation lines; the first problem raises ChatbotDefinitionError.
+
+    `fallbacks` holds values, keyed like `Annotation.key` and already validated, for annotations
+    the lines do not give (a sync payload's spec keys, `sync_service.spec_values`): a line always
+    wins, a fallback only fills a gap. Without it the file is read exactly as written.
+    """
     values: dict[str, Any] = {}
     first_seen: dict[str, int] = {}
     for entry in lines:
@@ -368,6 +374,8 @@ def apply_annotations(lines: Sequence[AnnotationLine], where: str, *, doc_line: 
         if row.repeatable and row.key in values:
             parsed = values[row.key] + [item for item in parsed if item not in values[row.key]]
         values[row.key] = parsed
+    for key, value in (fallbacks or {}).items():
+        values.setdefault(key, list(value) if isinstance(value, (list, tuple)) else value)
     if "description" not in values:
         raise ChatbotDefinitionError(where, doc_line, "missing; every chatbot needs a short description", annotation="description")
     config = default_config()

@@ -9,8 +9,9 @@ Three layers of configuration live in a row (see migration 0004):
 `tools` holds only tools the server could run when the row was written (`spec.select_tools`
 with the tool registry passed in); a named tool it could not run is left out and reported by
 `spec.tool_warnings`. Server caps are not applied here: `config` is what was declared;
-`spec.effective_config` gives what applies. Rows are returned as dataclasses; their JSON shape
-belongs to the web layer. Transactions belong to the caller; functions here only run statements.
+`spec.effective_config` gives what applies. `code` is the text the definition was last synced
+from (migration 0009; NULL only on rows synced before it, until their next sync fills it).
+Rows are returned as dataclasses; their JSON shape belongs to the web layer. Transactions belong to the caller; functions here only run statements.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ __all__ = [
     "compose",
     "delete",
     "draft_from_spec",
+    "fill_code",
     "find_by_name",
     "get",
     "get_by_name",
@@ -58,7 +60,7 @@ __all__ = [
 
 _COLUMNS = (
     "id, namespace, name, title, description, system_prompt, tools, config, file_config, file_tools, "
-    "config_overrides, is_public, enabled, source, content_hash, version, created_at, updated_at"
+    "config_overrides, is_public, enabled, source, content_hash, code, version, created_at, updated_at"
 )
 
 SELECT_BY_ID = f"SELECT {_COLUMNS} FROM ai.chatbots WHERE id = %(id)s"
@@ -73,16 +75,23 @@ SELECT {_COLUMNS} FROM ai.chatbots
 SELECT_NAMESPACE_NAMES = "SELECT id, name, source FROM ai.chatbots WHERE namespace = %(namespace)s ORDER BY name"
 INSERT = f"""
 INSERT INTO ai.chatbots (namespace, name, title, description, system_prompt, tools, config, file_config,
-                         file_tools, is_public, source, content_hash)
+                         file_tools, is_public, source, content_hash, code)
 VALUES (%(namespace)s, %(name)s, %(title)s, %(description)s, %(system_prompt)s, %(tools)s, %(config)s,
-        %(file_config)s, %(file_tools)s, %(is_public)s, %(source)s, %(content_hash)s)
+        %(file_config)s, %(file_tools)s, %(is_public)s, %(source)s, %(content_hash)s, %(code)s)
 RETURNING {_COLUMNS}"""
 UPDATE_DEFINITION = f"""
 UPDATE ai.chatbots
    SET title = %(title)s, description = %(description)s, system_prompt = %(system_prompt)s, tools = %(tools)s,
        config = %(config)s, file_config = %(file_config)s, file_tools = %(file_tools)s, is_public = %(is_public)s,
-       source = %(source)s, content_hash = %(content_hash)s, version = version + 1, updated_at = now()
+       source = %(source)s, content_hash = %(content_hash)s, code = %(code)s, version = version + 1,
+       updated_at = now()
  WHERE id = %(id)s
+RETURNING {_COLUMNS}"""
+# The definition is unchanged, only its text was never stored (a row synced before migration 0009):
+# not a new version and not a change anyone made, so neither `version` nor `updated_at` moves.
+FILL_CODE = f"""
+UPDATE ai.chatbots SET code = %(code)s
+ WHERE id = %(id)s AND code IS DISTINCT FROM %(code)s
 RETURNING {_COLUMNS}"""
 UPDATE_CONFIG = f"""
 UPDATE ai.chatbots
@@ -120,6 +129,7 @@ class ChatbotRow:
     enabled: bool
     source: str
     content_hash: str
+    code: str | None  # the synced text; None only on a row synced before migration 0009 and not since
     version: int
     created_at: datetime
     updated_at: datetime
@@ -153,6 +163,7 @@ class ChatbotDraft:
     file_config: Mapping[str, Any] = field(hash=False)
     file_tools: tuple[dict[str, Any], ...] | None = field(hash=False)
     content_hash: str
+    code: str  # the text that was parsed (`ChatbotSpec.code`)
 
 
 def draft_from_spec(spec: ChatbotSpec) -> ChatbotDraft:
@@ -166,6 +177,7 @@ def draft_from_spec(spec: ChatbotSpec) -> ChatbotDraft:
         file_config=spec.to_config_dict(),
         file_tools=spec.file_tools,
         content_hash=spec.content_hash,
+        code=spec.code,
     )
 
 
@@ -288,16 +300,28 @@ def update_definition(conn: psycopg.Connection, current: ChatbotRow, draft: Chat
                       registry: ToolRegistry) -> ChatbotRow:
     """Replace the file's side of a chatbot; admin overrides and `enabled` are kept.
 
-    A draft that `is_current` changes nothing (no version bump).
+    A draft that `is_current` changes nothing but a missing `code` (`fill_code`; no version bump).
     Raises ConfigError when the new file and the kept overrides contradict each other.
     """
     if is_current(current, draft, registry):
-        return current
+        return fill_code(conn, current, draft.code)
     config, tools = compose(draft.file_config, draft.file_tools, current.config_overrides, registry)
     params = {**_draft_params(draft, source), "id": current.id, "config": Jsonb(config), "tools": Jsonb(list(tools))}
     row = _one(conn, UPDATE_DEFINITION, params)
     assert row is not None  # the caller holds the row (it just read it)
     return row
+
+
+def fill_code(conn: psycopg.Connection, current: ChatbotRow, code: str) -> ChatbotRow:
+    """Store `code` on a row whose definition is current (`is_current`) but whose text differs.
+
+    In practice a row synced before migration 0009 (code NULL): its next sync fills it in even when
+    the definition is unchanged, without a new version. Returns `current` when there is nothing to do.
+    """
+    if current.code == code:
+        return current
+    row = _one(conn, FILL_CODE, {"id": current.id, "code": code})
+    return row if row is not None else current
 
 
 def update_config(conn: psycopg.Connection, current: ChatbotRow, changes: Mapping[str, Any], *,
@@ -344,7 +368,7 @@ def _draft_params(draft: ChatbotDraft, source: str) -> dict[str, Any]:
     return {
         "namespace": draft.namespace, "name": draft.name, "title": draft.title, "description": draft.description,
         "system_prompt": draft.system_prompt, "is_public": draft.is_public, "source": source,
-        "content_hash": draft.content_hash, "file_config": Jsonb(dict(draft.file_config)),
+        "content_hash": draft.content_hash, "code": draft.code, "file_config": Jsonb(dict(draft.file_config)),
         "file_tools": None if draft.file_tools is None else Jsonb(list(draft.file_tools)),
     }
 
@@ -363,7 +387,8 @@ def _row(raw: Mapping[str, Any]) -> ChatbotRow:
         config=MappingProxyType(config), file_config=MappingProxyType(dict(file_config)),
         file_tools=None if raw["file_tools"] is None else tuple(raw["file_tools"]),
         config_overrides=MappingProxyType(dict(raw["config_overrides"] or {})), is_public=raw["is_public"],
-        enabled=raw["enabled"], source=raw["source"], content_hash=raw["content_hash"], version=raw["version"],
+        enabled=raw["enabled"], source=raw["source"], content_hash=raw["content_hash"], code=raw["code"],
+        version=raw["version"],
         created_at=raw["created_at"], updated_at=raw["updated_at"],
     )
 

@@ -74,6 +74,9 @@ class ChatbotSpec:
     config: Mapping[str, Any] = field(hash=False)  # read-only; list values are tuples
     content_hash: str
     warnings: tuple[str, ...]  # one per named tool the model is not offered (see `tool_warnings`)
+    # The definition's text exactly as given (UTF-8, a BOM kept): what `content_hash` hashes, and
+    # what the admin API shows as `code`, so it is the text that was parsed and nothing else.
+    code: str
 
     def to_config_dict(self) -> dict[str, Any]:
         """The admin API's `config` object: every key, JSON-safe, in protocol order."""
@@ -89,11 +92,12 @@ def _frozen_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def parse_chatbot(code: bytes | str, *, name: str, namespace: str = "default", path: str | None = None,
-                  registry: ToolRegistry | None = None) -> ChatbotSpec:
+                  registry: ToolRegistry | None = None, fallbacks: Mapping[str, Any] | None = None) -> ChatbotSpec:
     """Parse one definition file; any problem raises ChatbotDefinitionError.
 
     `registry` holds the tools this server runs (default: the built-in ones); it decides which
-    named tools are offered and which are warnings.
+    named tools are offered and which are warnings. `fallbacks` (see `apply_annotations`) are
+    annotation values for annotations the file does not carry: a sync payload's spec keys.
     """
     registry = registry if registry is not None else default_registry()
     where = path or (name if namespace == "default" else f"{namespace}/{name}")
@@ -107,7 +111,8 @@ def parse_chatbot(code: bytes | str, *, name: str, namespace: str = "default", p
     if not parsed.system_prompt.strip():
         raise ChatbotDefinitionError(where, parsed.prompt_line, "the system prompt (`export default`) is empty")
     doc = parsed.doc
-    annotations = apply_annotations(doc.annotations if doc else (), where, doc_line=doc.line if doc else None)
+    annotations = apply_annotations(doc.annotations if doc else (), where, doc_line=doc.line if doc else None,
+                                    fallbacks=fallbacks)
     config = annotations.config
     file_tools = None if parsed.tools is None else _file_tools(parsed.tools, where, registry)
     if not config["http_allowed_domains"] and "http_get" in declared_tool_names(config, file_tools):
@@ -125,6 +130,7 @@ def parse_chatbot(code: bytes | str, *, name: str, namespace: str = "default", p
         config=_frozen_config(config),
         content_hash=hashlib.sha256(raw).hexdigest(),
         warnings=tool_warnings(config, file_tools, registry),
+        code=raw.decode("utf-8"),  # parse_source has decoded it already, so this cannot fail
     )
 
 

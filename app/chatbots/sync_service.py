@@ -11,6 +11,9 @@ Rules (docs/chatbots.md explains them to users):
   kept on update; a sync never re-enables a chatbot an admin disabled. One exception: a file
   whose hash is unchanged is still updated when this server would offer it a different set of
   tools than the stored one (the server gained or lost a tool since the last sync).
+- Every created or updated row stores the definition's text as parsed (`code`, shown by the admin
+  API). A row synced before that column existed (code NULL) gets it at its next sync even when
+  unchanged: written in place, still reported `unchanged`, no new version (`repo.fill_code`).
 - A tool the chatbot names that this server cannot run is not an error: the model is not
   offered it, and the report lists it in `warnings` (`{name, warning}`, one per tool).
 - One broken definition is reported in `errors` and skipped; the others still sync, and the
@@ -20,6 +23,12 @@ Rules (docs/chatbots.md explains them to users):
   delete_missing, payload sync: deletes every chatbot of the namespace not in the payload.
 - Scope of a directory sync: the given namespace, or every namespace that has at least one
   definition (or a broken one) under the directory.
+- A payload item may carry the keys of Fluxbase's SDK `ChatbotSpec` besides `name` and `code`
+  (`SPEC_ANNOTATIONS`). Each one that maps onto an annotation fills in that annotation when the
+  code does not have it; an annotation written in the code wins. Values are validated like the
+  annotation (`spec_values`). Keys with no annotation (`SPEC_IGNORED`: enabled, original_code,
+  bundling flags) are accepted and ignored: a sync never changes `enabled`. The content hash then
+  covers the code and the spec values sent, so changing only a spec value is an update.
 - Everything happens in one transaction under a transaction-level advisory lock, so
   concurrent syncs (several web workers starting at once) run one after the other; each
   chatbot gets a savepoint so a database error on one does not undo the others. A dry run
@@ -28,6 +37,9 @@ Rules (docs/chatbots.md explains them to users):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
+import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +49,12 @@ from typing import Any
 import psycopg
 
 from app.chatbots import repository as repo
-from app.chatbots.annotations import ConfigError
+from app.chatbots.annotations import (
+    ANNOTATIONS,
+    ConfigError,
+    InvalidValue,
+    validate_config,
+)
 from app.chatbots.discovery import (
     DEFAULT_NAMESPACE,
     MAX_FILE_BYTES,
@@ -50,13 +67,53 @@ from app.db.connect import connect_owner
 from app.tools.registry import ToolRegistry, default_registry
 from config import Settings
 
-__all__ = ["SyncReport", "sync_directory", "sync_on_start", "sync_payload"]
+__all__ = ["SPEC_ANNOTATIONS", "SPEC_IGNORED", "SyncReport", "spec_values", "sync_directory", "sync_on_start",
+           "sync_payload"]
 
 log = logging.getLogger(__name__)
 
 # Any constant works; every process that syncs must use the same one. ("FbCb")
 _SYNC_LOCK_KEY = 0x46624362
 _KINDS = ("created", "updated", "deleted", "unchanged")
+
+# Keys of the SDK's ChatbotSpec (Fluxbase sdk/src/types.ts) that map onto an annotation: key -> annotation name.
+SPEC_ANNOTATIONS: Mapping[str, str] = {
+    "description": "description", "is_public": "public",
+    "allowed_tables": "allowed-tables", "allowed_operations": "allowed-operations",
+    "allowed_schemas": "allowed-schemas", "max_tokens": "max-tokens", "temperature": "temperature",
+    "persist_conversations": "persist-conversations", "conversation_ttl_hours": "conversation-ttl",
+    "max_conversation_turns": "max-turns", "rate_limit_per_minute": "rate-limit",
+    "daily_request_limit": "daily-limit", "daily_token_budget": "token-budget",
+    "allow_unauthenticated": "allow-unauthenticated",
+}
+# Keys Fluxbase's clients send that mean nothing here, with the JSON type each must have. `is_bundled`
+# is not in ChatbotSpec, but Fluxbase's CLI sends it with `original_code` when it bundled the code.
+SPEC_IGNORED: Mapping[str, type] = {"enabled": bool, "original_code": str, "is_pre_bundled": bool, "is_bundled": bool}
+
+
+def spec_values(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The annotation values a payload item's spec keys give, keyed like `Annotation.key`.
+
+    Each value is validated and normalised exactly like its annotation (`"20/min"`, `"yes"` and
+    `"a, b"` included). A missing or null key gives nothing. Raises ConfigError naming the spec key.
+    """
+    values: dict[str, Any] = {}
+    for key, annotation in SPEC_ANNOTATIONS.items():
+        value = item.get(key)
+        if value is None:
+            continue
+        row = ANNOTATIONS[annotation]
+        if row.top_level:
+            try:
+                values[row.key] = row.parse(value)
+            except InvalidValue as exc:
+                raise ConfigError(key, str(exc)) from None
+        else:
+            try:
+                values.update(validate_config({row.key: value}))
+            except ConfigError as exc:
+                raise ConfigError(key, exc.message) from None
+    return values
 
 
 @dataclass(frozen=True)
@@ -84,6 +141,12 @@ class SyncReport:
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def message(self) -> str:
+        """One line for people (Fluxbase's SDK shows the sync answer's `message`)."""
+        counts = ", ".join(f"{n} {kind}" for kind, n in self.summary.items())
+        return ("Dry run - no changes made" if self.dry_run else "Sync completed") + f": {counts}"
+
     def to_dict(self) -> dict[str, Any]:
         """The answer of POST /api/v1/admin/ai/chatbots/sync (PROTOCOL.md section 5)."""
         return {
@@ -108,6 +171,8 @@ class _Candidate:
     name: str
     code: bytes
     where: str | None  # the file path, for error messages; None for payload items
+    # Annotation values from a payload item's spec keys, for annotations the code does not have.
+    fallbacks: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -178,10 +243,11 @@ def sync_directory(settings: Settings, *, directory: str | Path | None = None, n
 def sync_payload(settings: Settings, *, namespace: str = DEFAULT_NAMESPACE, chatbots: Sequence[Mapping[str, Any]],
                  delete_missing: bool = False, dry_run: bool = False, conn: psycopg.Connection | None = None,
                  registry: ToolRegistry | None = None) -> SyncReport:
-    """Sync definitions sent as `[{name, code}]` into one namespace as source 'api'.
+    """Sync definitions sent as `[{name, code, ...spec keys}]` into one namespace as source 'api'.
 
     The caller checks the payload's shape (dicts with string `name` and `code`); bad names,
-    oversized code and duplicate names are reported per chatbot like parse errors.
+    oversized code, duplicate names and invalid spec values (`spec_values`) are reported per
+    chatbot like parse errors.
     """
     if not is_valid_name(namespace):
         problem = _Problem(None, namespace, f"invalid namespace {str(namespace)[:80]!r}")
@@ -202,7 +268,12 @@ def sync_payload(settings: Settings, *, namespace: str = DEFAULT_NAMESPACE, chat
         elif len(code) > MAX_FILE_BYTES:
             problems.append(_Problem(namespace, name, f"{name}: code is larger than {MAX_FILE_BYTES} bytes"))
         else:
-            candidates.append(_Candidate(namespace, name, code, None))
+            try:
+                fallbacks = spec_values(item)
+            except ConfigError as exc:
+                problems.append(_Problem(namespace, name, f"{name}: {exc.key}: {exc.message}"))
+                continue
+            candidates.append(_Candidate(namespace, name, code, None, fallbacks))
     return _run(settings, conn, (namespace,), candidates, problems, source="api",
                 delete_sources=("filesystem", "api") if delete_missing else None, dry_run=dry_run,
                 registry=registry if registry is not None else default_registry())
@@ -262,8 +333,14 @@ def _run(settings: Settings, conn: psycopg.Connection | None, scope: tuple[str, 
 
 def _draft(candidate: _Candidate, registry: ToolRegistry) -> repo.ChatbotDraft:
     spec = parse_chatbot(candidate.code, name=candidate.name, namespace=candidate.namespace, path=candidate.where,
-                         registry=registry)
-    return repo.draft_from_spec(spec)
+                         registry=registry, fallbacks=candidate.fallbacks)
+    draft = repo.draft_from_spec(spec)
+    if not candidate.fallbacks:
+        return draft  # the hash of the code alone, as for a file
+    # The spec values are part of the definition: a change to one alone must be an update.
+    spec_json = json.dumps(dict(candidate.fallbacks), sort_keys=True, ensure_ascii=False)
+    digest = hashlib.sha256(candidate.code + b"\0" + spec_json.encode("utf-8", errors="surrogatepass"))
+    return dataclasses.replace(draft, content_hash=digest.hexdigest())
 
 
 def _apply_one(db: psycopg.Connection, draft: repo.ChatbotDraft, source: str, outcome: _Outcome,
@@ -275,7 +352,7 @@ def _apply_one(db: psycopg.Connection, draft: repo.ChatbotDraft, source: str, ou
                 row = repo.insert(db, draft, source=source, registry=registry)
                 kind = "created"
             elif repo.is_current(current, draft, registry):
-                row, kind = current, "unchanged"
+                row, kind = repo.fill_code(db, current, draft.code), "unchanged"
             else:
                 row = repo.update_definition(db, current, draft, source=source, registry=registry)
                 kind = "updated"

@@ -6,11 +6,15 @@ import time
 import urllib.error
 import urllib.request
 
+from rich.markup import escape
+
 from app.chatbots.sync_service import sync_directory
 from app.cli.console import make_console
 from app.cli.doctor import run_doctor
+from app.db.connect import connect_owner
 from app.db.migrate import migrate
 from app.demo.loader import demo_present, load_demo
+from app.providers.first_run import ensure_provider
 from app.services.embedded import (
     embedded_postgres,
     embedded_redis,
@@ -70,6 +74,8 @@ def cmd_setup(settings, args) -> int:
         out.print("demo shop loaded")
     report = sync_directory(settings)
     out.print(f"chatbots: {report.summary_line()}")
+    with connect_owner(settings) as conn:
+        out.print(escape(ensure_provider(conn, settings)))
     return 0
 
 

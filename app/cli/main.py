@@ -4,7 +4,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.cli import commands_chatbots, commands_core, commands_run, commands_services
+from app.cli import (
+    commands_chatbots,
+    commands_core,
+    commands_providers,
+    commands_run,
+    commands_services,
+)
 from app.cli.console import make_console
 from config import ConfigurationError, Settings
 
@@ -22,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_services.add_parsers(sub)
     commands_run.add_parsers(sub)
     commands_chatbots.add_parsers(sub)
+    commands_providers.add_parsers(sub)
     return parser
 
 

@@ -27,21 +27,29 @@ _MAX_COUNTED = 2**31 - 1
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Counted here (app/providers/token_count.py) because the provider reported nothing; a sum with
+    # any estimated part is an estimate.
+    estimated: bool = False
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
+        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens,
+                     self.estimated or other.estimated)
 
     def bounded(self) -> Usage:
         """Within what PostgreSQL counts (32-bit): a sum over rounds of a provider's huge counts can exceed it."""
-        return Usage(min(self.prompt_tokens, _MAX_COUNTED), min(self.completion_tokens, _MAX_COUNTED))
+        return Usage(min(self.prompt_tokens, _MAX_COUNTED), min(self.completion_tokens, _MAX_COUNTED),
+                     self.estimated)
 
     def as_dict(self) -> dict:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "total_tokens": self.total_tokens}
+        counts: dict = {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                        "total_tokens": self.total_tokens}
+        if self.estimated:  # only then: a client reading the provider's own counts sees no new field
+            counts["estimated"] = True
+        return counts
 
 
 StreamPiece = Union[TextDelta, ToolCall, Usage]

@@ -9,6 +9,7 @@
 
 An id that is not a UUID is treated like an unknown id: 404 CHATBOT_NOT_FOUND.
 Request bodies are checked strictly (unknown keys, wrong types: 400) before anything is written.
+The shapes are the ones Fluxbase's SDK reads (admin-ai.ts); docs/chatbots.md section 7 lists them.
 """
 from __future__ import annotations
 
@@ -21,7 +22,13 @@ from app.chatbots import repository as repo
 from app.chatbots.annotations import ConfigError, validate_config
 from app.chatbots.policy import server_policy
 from app.chatbots.spec import is_valid_name
-from app.chatbots.sync_service import sync_directory, sync_payload
+from app.chatbots.sync_service import (
+    SPEC_ANNOTATIONS,
+    SPEC_IGNORED,
+    spec_values,
+    sync_directory,
+    sync_payload,
+)
 from app.protocol import Code, ProtocolError
 from app.tools.registry import default_registry
 from app.web.auth import require_admin
@@ -179,19 +186,37 @@ def sync():
             # PROTOCOL.md: an empty or missing list syncs from the chatbots directory.
             report = sync_directory(_settings(), namespace=namespace, delete_missing=delete_missing,
                                     dry_run=dry_run, conn=conn)
-    return report.to_dict()
+    # `message` first, as Fluxbase's SDK types it (SyncChatbotsResult); the rest is the report's own shape.
+    return {"message": report.message, **report.to_dict()}
 
 
-def _payload_chatbots(value: Any) -> list[dict[str, str]]:
+_ITEM_KEYS = ("name", "code", *SPEC_ANNOTATIONS, *SPEC_IGNORED)
+
+
+def _payload_chatbots(value: Any) -> list[dict[str, Any]]:
+    """The payload's chatbots, each `{name, code}` plus any key of the SDK's ChatbotSpec.
+
+    A spec value that would not pass as its annotation is a 400 here (INVALID_CONFIG, `key`
+    naming it), so a typo in one field never half-syncs a payload.
+    """
     if value is None:
         return []
     if not isinstance(value, list):
         raise _invalid("chatbots must be a list of {name, code}")
     for index, item in enumerate(value):
+        where = f"chatbots[{index}]"
         if not isinstance(item, dict):
-            raise _invalid(f"chatbots[{index}] must be an object {{name, code}}")
-        _only(item, ("name", "code"), f"chatbots[{index}]")
+            raise _invalid(f"{where} must be an object {{name, code}}")
+        _only(item, _ITEM_KEYS, where)
         for key in ("name", "code"):
             if not isinstance(item.get(key), str):
-                raise _invalid(f"chatbots[{index}].{key} must be a string")
+                raise _invalid(f"{where}.{key} must be a string")
+        for key, kind in SPEC_IGNORED.items():
+            if item.get(key) is not None and not isinstance(item[key], kind):
+                raise _invalid(f"{where}.{key} must be {'true or false' if kind is bool else 'a string'}")
+        try:
+            spec_values(item)
+        except ConfigError as exc:
+            raise ProtocolError(Code.INVALID_CONFIG, f"{where}.{exc.key}: {exc.message}", key=exc.key,
+                                chatbot=item["name"]) from None
     return value

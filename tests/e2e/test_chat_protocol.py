@@ -171,6 +171,30 @@ def test_resume_with_old_last_seq_replays_the_whole_latest_turn(chat, llm):
     assert replayed[0]["type"] == "progress"
 
 
+def test_resume_without_last_seq_replays_a_running_turn_but_not_a_finished_one(chat, llm):
+    # Fluxbase's SDK never sends last_seq: a finished turn replayed to it would fire onContent and
+    # onDone again and show the last answer twice.
+    client = chat()
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    llm.reply_text("finished answer")
+    client.ask(conversation, "one")
+    later = chat()
+    started = later.start_chat("shop", namespace="tests", conversation_id=conversation)
+    assert started["resumed"] is True
+    gate = llm.reply_held("running answer", after_chunks=2, chunks=4)
+    later.send({"type": "message", "conversation_id": conversation, "content": "two"})
+    assert llm.wait_for_held()
+    # Everything this socket got before the new turn's events belongs to the new turn.
+    assert later.events[0]["type"] == "chat_started"
+    assert all("finished" not in e.get("delta", "") for e in later.events)
+    third = chat()
+    third.start_chat("shop", namespace="tests", conversation_id=conversation)
+    gate.open()
+    replayed = third.until_type("done")
+    assert content(replayed) == "running answer" and replayed[0]["type"] == "progress"
+    assert content(later.until_type("done")) == "running answer"
+
+
 def test_cancel_mid_stream_closes_upstream_keeps_partial_and_socket(chat, llm, owner_conn):
     client = chat()
     conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
@@ -232,15 +256,30 @@ def test_provider_failures_map_to_protocol_codes(chat, llm, status, code, text):
 
 
 @pytest.mark.parametrize("failure", ["cut", "stall"])
-def test_broken_streams_are_provider_errors(chat, llm, failure):
+def test_broken_streams_are_provider_errors_and_keep_the_partial_answer(chat, llm, owner_conn, failure):
     client = chat()
     conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    text = "half an answer, and then nothing more"
     if failure == "cut":
-        llm.reply_cut(after_chunks=2, text="half an answer")
+        llm.reply_cut(after_chunks=3, text=text)
     else:
-        llm.reply_stall(after_chunks=2, text="half an answer")
-    error = client.ask(conversation, "hello", timeout=30)[-1]
+        llm.reply_stall(after_chunks=3, text=text)  # silent past LLM_TIMEOUT_SECONDS (3 s here)
+    events = client.ask(conversation, "hello", timeout=30)
+    error = events[-1]
     assert error["type"] == "error" and error["code"] == "PROVIDER_ERROR"
+    assert error["error"] == "AI provider not available: " + (
+        "the provider timed out" if failure == "stall" else "the connection to the provider failed")
+    partial = content(events)
+    assert partial == "".join(split_text(text, 5)[:2])  # the role chunk, then two pieces
+    assert {e["message_id"] for e in events if e["type"] in ("content", "error")} == {error["message_id"]}
+    stored = owner_conn.execute("select id::text, content, status, usage_estimated from ai.messages "
+                                "where conversation_id = %s and role = 'assistant'", (conversation,)).fetchall()
+    # The provider read the prompt and wrote part of an answer without reporting usage: it is counted.
+    assert stored == [(error["message_id"], partial, "error", True)]
+    turn = owner_conn.execute("select status, error_code, prompt_tokens > 0, usage_estimated from ai.turns "
+                              "where conversation_id = %s", (conversation,)).fetchone()
+    assert turn == ("error", "PROVIDER_ERROR", True, True)
+    assert len(llm.chat_requests()) == 1
 
 
 def test_health_still_ok_after_chat(web):

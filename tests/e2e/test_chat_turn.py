@@ -1,6 +1,10 @@
 """The chat turn end to end: real WebSocket client -> web -> Celery worker -> scripted LLM -> PostgreSQL."""
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
+from app.chat import turns
+from app.providers import token_count
 from tests.conftest import ALICE, BOB
 
 
@@ -174,3 +178,42 @@ def test_messages_and_usage_are_persisted(chat, llm, owner_conn):
     assert rows[3][0] == events[-1]["message_id"] and rows[3][2] == "One." and rows[3][5:] == (30, 3)
     title = owner_conn.execute("select title from ai.conversations where id = %s", (conversation,)).fetchone()[0]
     assert title == "Give me one"
+
+
+def test_usage_an_ollama_server_reports_is_the_turns(chat, llm, owner_conn):
+    client = chat()
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    with llm.using_dialect("ollama"):
+        llm.reply_text("Hello from a local model.", usage=(31, 5))
+        events = client.ask(conversation, "Hi")
+    assert content(events) == "Hello from a local model."
+    assert events[-1]["usage"] == {"prompt_tokens": 31, "completion_tokens": 5, "total_tokens": 36}
+    turn = owner_conn.execute("select prompt_tokens, completion_tokens, usage_estimated from ai.turns "
+                              "where conversation_id = %s", (conversation,)).fetchone()
+    assert turn == (31, 5, False)
+
+
+def test_usage_is_counted_and_marked_estimated_when_the_provider_reports_none(chat, llm, owner_conn, database):
+    client = chat()
+    conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
+    llm.reply_tool_calls([{"name": "execute_sql", "arguments": {"sql": "SELECT 1 AS one", "description": "one"}}],
+                         usage=(200, 20))
+    llm.reply_text("One, counted by nobody.", report_usage=False)
+    events = client.ask(conversation, "Give me one")
+    second = llm.chat_requests()[-1].body
+    model = second["model"]
+    prompt = token_count.count_prompt(model, second["messages"], second["tools"])
+    completion = token_count.count_text(model, "One, counted by nobody.")
+    # The first round's reported counts plus the second's estimated ones: the sum is an estimate.
+    usage = {"prompt_tokens": 200 + prompt, "completion_tokens": 20 + completion,
+             "total_tokens": 220 + prompt + completion, "estimated": True}
+    assert events[-1]["type"] == "done" and events[-1]["usage"] == usage
+    turn = owner_conn.execute("select prompt_tokens, completion_tokens, usage_estimated from ai.turns "
+                              "where conversation_id = %s", (conversation,)).fetchone()
+    assert turn == (200 + prompt, 20 + completion, True)
+    answer = owner_conn.execute("select prompt_tokens, completion_tokens, usage_estimated from ai.messages "
+                                "where id = %s", (events[-1]["message_id"],)).fetchone()
+    assert answer == (200 + prompt, 20 + completion, True)
+    # The ending rebuilt from storage (a resume after a loss) says the same.
+    with psycopg.connect(database.database_url, row_factory=dict_row) as conn:
+        assert turns.stored_ending(conn, events[-1]["message_id"])["usage"] == usage

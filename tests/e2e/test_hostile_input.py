@@ -273,7 +273,7 @@ def test_resuming_a_turn_of_thousands_of_deltas_from_its_start_delivers_it_whole
     llm.reply_text(text, chunks=3000)
     assert content(client.ask(conversation, "long", timeout=60)) == text
     again = chat()
-    resumed = again.start_chat("shop", namespace="tests", conversation_id=conversation)
+    resumed = again.start_chat("shop", namespace="tests", conversation_id=conversation, last_seq=0)
     assert resumed["type"] == "chat_started"
     replayed = again.until_type("done", timeout=30)
     # Queued faster than the client reads, the deltas were merged in the socket's queue instead of

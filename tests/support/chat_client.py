@@ -22,10 +22,21 @@ class ChatClient:
         self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
 
     def recv(self, timeout: float = 15) -> dict:
-        self.ws.settimeout(timeout)
-        event = json.loads(self.ws.recv())
-        self.events.append(event)
-        return event
+        """The next event, within `timeout` in all. The server's pings (answered by the library) count
+        against it: a plain `recv` waits again after each one and would never time out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise websocket.WebSocketTimeoutException(f"no event within {timeout}s")
+            self.ws.settimeout(remaining)
+            opcode, frame = self.ws.recv_data_frame(True)
+            if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
+                event = json.loads(frame.data)
+                self.events.append(event)
+                return event
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                raise websocket.WebSocketConnectionClosedException("the server closed the socket")
 
     def until(self, predicate, timeout: float = 15) -> list[dict]:
         """Receive events until one satisfies `predicate`; returns the events received by this call."""

@@ -22,22 +22,28 @@ from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.support.llm_script import (
+    OLLAMA_VERSION,
     CompletionContext,
+    Dialect,
     Reply,
     completion_body,
     embeddings_body,
     error_body,
     new_id,
+    ollama_models_body,
+    ollama_tags_body,
     stream_events,
 )
 
-Endpoint = Literal["chat", "embeddings", "models", "unknown"]
+Endpoint = Literal["chat", "embeddings", "models", "ollama_tags", "ollama_version", "unknown"]
 _Pause = Literal["ok", "disconnected", "released", "opened"]
 
 _OPENAI_ROUTE = re.compile(r"^/v1/(chat/completions|embeddings|models)$")
 _AZURE_ROUTE = re.compile(r"^/openai/deployments/([^/]+)/(chat/completions|embeddings)$")
+_OLLAMA_ROUTES: dict[str, Endpoint] = {"/api/tags": "ollama_tags", "/api/version": "ollama_version"}
 _ENDPOINTS: dict[str, Endpoint] = {"chat/completions": "chat", "embeddings": "embeddings", "models": "models"}
-_METHODS: dict[Endpoint, str] = {"chat": "POST", "embeddings": "POST", "models": "GET"}
+_METHODS: dict[Endpoint, str] = {"chat": "POST", "embeddings": "POST", "models": "GET", "ollama_tags": "GET",
+                                 "ollama_version": "GET"}
 NO_REPLY_MESSAGE = "scripted LLM: no reply queued"
 
 
@@ -110,6 +116,8 @@ class ScriptHost(Protocol):
 
     api_key: str | None
     embedding_dimensions: int
+    dialect: Dialect
+    ollama_models: tuple[str, ...]
 
     def record_request(self, request: RecordedRequest) -> Waker: ...
 
@@ -205,10 +213,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route_request(self, llm: ScriptHost, body: Any) -> None:
         rec = self.record
-        if _METHODS.get(rec.endpoint) != self.command:
+        dialect = llm.dialect
+        native = rec.endpoint in ("ollama_tags", "ollama_version")
+        if _METHODS.get(rec.endpoint) != self.command or (native and dialect != "ollama"):
             llm.update_request(rec, unexpected=True)
             return self._send_json(404, error_body(f"Invalid URL ({self.command} {rec.path})",
                                                    type="invalid_request_error"))
+        if native:  # Ollama's own API has no authentication
+            if rec.endpoint == "ollama_tags":
+                return self._send_json(200, ollama_tags_body(llm.ollama_models))
+            return self._send_json(200, {"version": OLLAMA_VERSION})
         if llm.api_key is not None and rec.api_key != llm.api_key:
             header = "api-key header" if rec.azure else "Authorization header"
             message = (f"Incorrect API key provided in the {header}." if rec.api_key
@@ -218,6 +232,8 @@ class _Handler(BaseHTTPRequestHandler):
             llm.update_request(rec, unexpected=True)
             return self._send_json(404, error_body("Resource not found: missing api-version query parameter",
                                                    type="invalid_request_error", code="404"))
+        if rec.endpoint == "models" and dialect == "ollama":
+            return self._send_json(200, ollama_models_body(llm.ollama_models, int(time.time())))
         if rec.endpoint == "models":
             return self._send_json(200, {"object": "list", "data": [
                 {"id": name, "object": "model", "created": 1700000000, "owned_by": "scripted"}
@@ -239,7 +255,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(500, error_body(NO_REPLY_MESSAGE, type="server_error"),
                                    {"x-should-retry": "false"})
         llm.update_request(rec, reply=reply)
-        self._answer_chat(reply, CompletionContext(model=model, request_body=body, azure=rec.azure))
+        self._answer_chat(reply, CompletionContext(model=model, request_body=body, azure=rec.azure,
+                                                   dialect=dialect))
 
     # -- chat completions ----------------------------------------------------------
     def _answer_chat(self, reply: Reply, ctx: CompletionContext) -> None:
@@ -371,4 +388,6 @@ def _route(path: str) -> tuple[Endpoint, bool, str | None]:
         return _ENDPOINTS[match.group(2)], True, match.group(1)
     if path == "/openai/models":
         return "models", True, None
+    if path in _OLLAMA_ROUTES:
+        return _OLLAMA_ROUTES[path], False, None
     return "unknown", path.startswith("/openai/"), None

@@ -17,9 +17,16 @@ import struct
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 SYSTEM_FINGERPRINT = "fp_scripted0001"
+
+Dialect = Literal["openai", "ollama"]
+DIALECTS: tuple[str, ...] = ("openai", "ollama")
+# What Ollama's OpenAI-compatible endpoint puts in every chunk, and what `GET /api/version` says.
+OLLAMA_FINGERPRINT = "fp_ollama"
+OLLAMA_VERSION = "0.6.5"
+OLLAMA_MODELS: tuple[str, ...] = ("llama3.2:latest", "qwen2.5:7b", "nomic-embed-text:latest")
 
 # OpenAI's (status -> error type, code) conventions; a client may branch on them.
 _ERROR_DEFAULTS: dict[int, tuple[str, str | None, str]] = {
@@ -64,15 +71,17 @@ class ErrorSpec:
     type: str
     code: str | None = None
     retry_after: float | None = None
+    retry_after_ms: float | None = None   # OpenAI's more precise header, sent beside or instead of retry-after
 
     def body(self) -> dict[str, Any]:
         return error_body(self.message, type=self.type, code=self.code)
 
     def headers(self) -> dict[str, str]:
-        if self.retry_after is None:
-            return {}
-        value = self.retry_after
-        return {"retry-after": str(int(value)) if float(value).is_integer() else str(value)}
+        headers = {}
+        for name, value in (("retry-after", self.retry_after), ("retry-after-ms", self.retry_after_ms)):
+            if value is not None:
+                headers[name] = str(int(value)) if float(value).is_integer() else str(value)
+        return headers
 
 
 class Gate:
@@ -108,6 +117,7 @@ class Reply:
     tool_calls: tuple[ToolCall, ...] = ()
     chunks: int = 3
     usage: tuple[int, int] | None = None
+    report_usage: bool = True              # False: no usage anywhere, as some servers answer
     error: ErrorSpec | None = None
     stall_after: int | None = None
     cut_after: int | None = None
@@ -135,8 +145,11 @@ class Reply:
 
 # -- reply builders ---------------------------------------------------------------
 
-def text_reply(text: str, *, chunks: int = 3, usage: tuple[int, int] | None = None) -> Reply:
-    return Reply(text=text, chunks=chunks, usage=usage)
+def text_reply(text: str, *, chunks: int = 3, usage: tuple[int, int] | None = None,
+               report_usage: bool = True) -> Reply:
+    if usage is not None and not report_usage:
+        raise ValueError("a reply that reports no usage cannot script one")
+    return Reply(text=text, chunks=chunks, usage=usage, report_usage=report_usage)
 
 
 def tool_calls_reply(
@@ -145,10 +158,14 @@ def tool_calls_reply(
     text: str | None = None,
     chunks: int = 3,
     usage: tuple[int, int] | None = None,
+    report_usage: bool = True,
 ) -> Reply:
     if not calls:
         raise ValueError("tool_calls_reply needs at least one call")
-    return Reply(text=text, tool_calls=tuple(ToolCall.coerce(c) for c in calls), chunks=chunks, usage=usage)
+    if usage is not None and not report_usage:
+        raise ValueError("a reply that reports no usage cannot script one")
+    return Reply(text=text, tool_calls=tuple(ToolCall.coerce(c) for c in calls), chunks=chunks, usage=usage,
+                 report_usage=report_usage)
 
 
 def error_reply(
@@ -156,6 +173,7 @@ def error_reply(
     message: str | None = None,
     *,
     retry_after: float | None = None,
+    retry_after_ms: float | None = None,
     type: str | None = None,
     code: str | None = None,
 ) -> Reply:
@@ -168,6 +186,7 @@ def error_reply(
         type=type or default_type,
         code=code if code is not None else default_code,
         retry_after=retry_after,
+        retry_after_ms=retry_after_ms,
     )
     return Reply(error=spec)
 
@@ -239,20 +258,35 @@ class CompletionContext:
     model: str
     request_body: Mapping[str, Any]
     azure: bool = False
-    id: str = field(default_factory=lambda: new_id("chatcmpl-", 29))
+    dialect: Dialect = "openai"
+    id: str = ""  # by dialect when not given
     created: int = field(default_factory=lambda: int(time.time()))
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            # Ollama numbers its completions ("chatcmpl-412"); OpenAI's ids are random text.
+            chosen = f"chatcmpl-{secrets.randbelow(999)}" if self.dialect == "ollama" else new_id("chatcmpl-", 29)
+            object.__setattr__(self, "id", chosen)
 
     @property
     def include_usage(self) -> bool:
         options = self.request_body.get("stream_options") or {}
         return bool(isinstance(options, Mapping) and options.get("include_usage"))
 
-    def usage(self, reply: Reply) -> dict[str, Any]:
+    def usage(self, reply: Reply) -> dict[str, Any] | None:
+        """None when the reply reports no usage."""
+        if not reply.report_usage:
+            return None
         if reply.usage is not None:
-            return usage_body(*reply.usage)
-        prompt = estimate_tokens([self.request_body.get("messages"), self.request_body.get("tools")])
-        produced = (reply.text or "") + "".join(c.name + c.arguments_json for c in reply.tool_calls)
-        return usage_body(prompt, estimate_tokens(produced))
+            prompt, completion = reply.usage
+        else:
+            prompt = estimate_tokens([self.request_body.get("messages"), self.request_body.get("tools")])
+            produced = (reply.text or "") + "".join(c.name + c.arguments_json for c in reply.tool_calls)
+            completion = estimate_tokens(produced)
+        if self.dialect == "ollama":
+            # Its prompt_eval_count and eval_count, under OpenAI's names and nothing more.
+            return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        return usage_body(prompt, completion)
 
 
 def _tool_call_body(call: ToolCall) -> dict[str, Any]:
@@ -265,6 +299,8 @@ _AZURE_FILTER_OK = {
 
 
 def completion_body(reply: Reply, ctx: CompletionContext) -> dict[str, Any]:
+    if ctx.dialect == "ollama":
+        return _ollama_completion_body(reply, ctx)
     message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None, "annotations": []}
     if reply.tool_calls:
         message["tool_calls"] = [_tool_call_body(c) for c in reply.tool_calls]
@@ -275,6 +311,8 @@ def completion_body(reply: Reply, ctx: CompletionContext) -> dict[str, Any]:
         "choices": [choice], "usage": ctx.usage(reply),
         "service_tier": "default", "system_fingerprint": SYSTEM_FINGERPRINT,
     }
+    if body["usage"] is None:
+        del body["usage"]
     if ctx.azure:
         choice["content_filter_results"] = _AZURE_FILTER_OK
         body["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": _AZURE_FILTER_OK}]
@@ -282,7 +320,10 @@ def completion_body(reply: Reply, ctx: CompletionContext) -> dict[str, Any]:
 
 
 def stream_events(reply: Reply, ctx: CompletionContext) -> Iterator[dict[str, Any]]:
-    """The `chat.completion.chunk` objects OpenAI would stream for `reply`, in order."""
+    """The `chat.completion.chunk` objects OpenAI (or Ollama, by `ctx.dialect`) would stream for `reply`, in order."""
+    if ctx.dialect == "ollama":
+        yield from _ollama_stream_events(reply, ctx)
+        return
 
     def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
@@ -316,14 +357,80 @@ def stream_events(reply: Reply, ctx: CompletionContext) -> Iterator[dict[str, An
         for fragment in split_text(call.arguments_json, reply.chunks):
             yield chunk({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
     yield chunk({}, reply.finish_reason)
-    if ctx.include_usage:
+    usage = ctx.usage(reply) if ctx.include_usage else None
+    if usage is not None:
         yield {"id": ctx.id, "object": "chat.completion.chunk", "created": ctx.created, "model": ctx.model,
                "service_tier": "default", "system_fingerprint": SYSTEM_FINGERPRINT,
-               "choices": [], "usage": ctx.usage(reply)}
+               "choices": [], "usage": usage}
 
 
 def _tool_call_header(index: int, call: ToolCall) -> dict[str, Any]:
     return {"index": index, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+
+
+# -- Ollama's OpenAI-compatible output (its server's openai/openai.go) ---------------------
+
+def _ollama_tool_calls(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
+    # Whole calls, never fragments: Ollama parses them out of the model's output before sending.
+    return [{"id": c.id, "index": i, "type": "function", "function": {"name": c.name, "arguments": c.arguments_json}}
+            for i, c in enumerate(calls)]
+
+
+def _ollama_stream_events(reply: Reply, ctx: CompletionContext) -> Iterator[dict[str, Any]]:
+    """No role-only opening chunk, the role in every delta, no service_tier, logprobs or `usage: null`;
+    tool calls whole in one chunk; the last chunk with a choice carries the finish reason; usage only
+    in a final choice-less chunk, when asked for."""
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        return {"id": ctx.id, "object": "chat.completion.chunk", "created": ctx.created, "model": ctx.model,
+                "system_fingerprint": OLLAMA_FINGERPRINT,
+                "choices": [{"index": 0, "delta": {"role": "assistant", **delta}, "finish_reason": finish_reason}]}
+
+    for piece in split_text(reply.text or "", reply.chunks):
+        yield chunk({"content": piece})
+    if reply.tool_calls:
+        yield chunk({"content": "", "tool_calls": _ollama_tool_calls(reply.tool_calls)})
+    yield chunk({"content": ""}, reply.finish_reason)
+    usage = ctx.usage(reply) if ctx.include_usage else None
+    if usage is not None:
+        yield {"id": ctx.id, "object": "chat.completion.chunk", "created": ctx.created, "model": ctx.model,
+               "system_fingerprint": OLLAMA_FINGERPRINT, "choices": [], "usage": usage}
+
+
+def _ollama_completion_body(reply: Reply, ctx: CompletionContext) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text or ""}
+    if reply.tool_calls:
+        message["tool_calls"] = _ollama_tool_calls(reply.tool_calls)
+    body: dict[str, Any] = {
+        "id": ctx.id, "object": "chat.completion", "created": ctx.created, "model": ctx.model,
+        "system_fingerprint": OLLAMA_FINGERPRINT,
+        "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
+    }
+    usage = ctx.usage(reply)
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+def _ollama_family(name: str) -> str:
+    base = name.split(":", 1)[0]
+    return re.sub(r"[\d.]+$", "", base.split("-", 1)[0]) or base
+
+
+def ollama_tags_body(models: Sequence[str]) -> dict[str, Any]:
+    """`GET /api/tags`: the models pulled into this Ollama."""
+    return {"models": [{
+        "name": name, "model": name, "modified_at": "2025-01-15T10:20:30.123456789Z",
+        "size": 2019393189, "digest": hashlib.sha256(name.encode()).hexdigest(),
+        "details": {"parent_model": "", "format": "gguf", "family": _ollama_family(name),
+                    "families": [_ollama_family(name)], "parameter_size": "3.2B", "quantization_level": "Q4_K_M"},
+    } for name in models]}
+
+
+def ollama_models_body(models: Sequence[str], created: int) -> dict[str, Any]:
+    """`GET /v1/models` as Ollama answers it."""
+    return {"object": "list", "data": [{"id": name, "object": "model", "created": created, "owned_by": "library"}
+                                       for name in models]}
 
 
 # -- embeddings ---------------------------------------------------------------------

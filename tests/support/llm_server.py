@@ -1,4 +1,4 @@
-"""A scripted OpenAI / Azure OpenAI Chat Completions server for end-to-end tests.
+"""A scripted OpenAI / Azure OpenAI / Ollama Chat Completions server for end-to-end tests.
 
 Tests queue replies (strict FIFO, one per chat-completions request) and read
 back what was received. It is a real HTTP/1.1 server on loopback so the code
@@ -10,13 +10,18 @@ under test runs its own ``openai`` client, in any process, unchanged.
         ...  # point the worker at llm.base_url (or llm.azure_endpoint)
         llm.wait_for_requests(2, endpoint="chat")
         llm.assert_complete()
+
+`dialect="ollama"` answers as Ollama's OpenAI-compatible endpoint does (its chunk shapes and
+usage), and serves its native `GET /api/tags` and `GET /api/version` too; the dialect can be
+switched for a while on a running server (`using_dialect`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from tests.support.llm_http import (
@@ -27,6 +32,9 @@ from tests.support.llm_http import (
     Waker,
 )
 from tests.support.llm_script import (
+    DIALECTS,
+    OLLAMA_MODELS,
+    Dialect,
     Gate,
     Reply,
     ToolCall,
@@ -46,10 +54,15 @@ class ScriptedLLM:
     """Programmable stand-in for OpenAI/Azure OpenAI; every method is safe to call from any thread."""
 
     def __init__(self, api_key: str | None = None, *, default_reply: Reply | None = None,
-                 embedding_dimensions: int = 384, host: str = "127.0.0.1") -> None:
+                 embedding_dimensions: int = 384, host: str = "127.0.0.1", dialect: Dialect = "openai",
+                 ollama_models: Sequence[str] = OLLAMA_MODELS) -> None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown dialect {dialect!r} (known: {', '.join(DIALECTS)})")
         self.api_key = api_key
         self.default_reply = default_reply
         self.embedding_dimensions = embedding_dimensions
+        self.dialect: Dialect = dialect  # read per request
+        self.ollama_models = tuple(ollama_models)
         self._host = host
         self._cond = threading.Condition(threading.RLock())
         self._queue: deque[Reply] = deque()
@@ -117,16 +130,44 @@ class ScriptedLLM:
         with self._cond:
             self._queue.extend(replies)
 
-    def reply_text(self, text: str, *, chunks: int = 3, usage: tuple[int, int] | None = None) -> Reply:
-        return self._push(text_reply(text, chunks=chunks, usage=usage))
+    def reply_text(self, text: str, *, chunks: int = 3, usage: tuple[int, int] | None = None,
+                   report_usage: bool = True) -> Reply:
+        """`report_usage=False`: no usage chunk (nor usage field) even when the client asks for one."""
+        return self._push(text_reply(text, chunks=chunks, usage=usage, report_usage=report_usage))
 
     def reply_tool_calls(self, calls: Sequence[ToolCall | Mapping[str, Any]], *, text: str | None = None,
-                         chunks: int = 3, usage: tuple[int, int] | None = None) -> Reply:
-        return self._push(tool_calls_reply(calls, text=text, chunks=chunks, usage=usage))
+                         chunks: int = 3, usage: tuple[int, int] | None = None, report_usage: bool = True) -> Reply:
+        return self._push(tool_calls_reply(calls, text=text, chunks=chunks, usage=usage, report_usage=report_usage))
 
     def reply_error(self, status: int, message: str | None = None, *, retry_after: float | None = None,
-                    type: str | None = None, code: str | None = None) -> Reply:
-        return self._push(error_reply(status, message, retry_after=retry_after, type=type, code=code))
+                    retry_after_ms: float | None = None, type: str | None = None, code: str | None = None) -> Reply:
+        return self._push(error_reply(status, message, retry_after=retry_after, retry_after_ms=retry_after_ms,
+                                      type=type, code=code))
+
+    @contextlib.contextmanager
+    def answering_every_request(self, reply: Reply) -> Iterator[None]:
+        """`reply` for every request the queue has nothing for, until the block ends (a provider that
+        keeps failing, however often the client tries)."""
+        with self._cond:
+            previous, self.default_reply = self.default_reply, reply
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.default_reply = previous
+
+    @contextlib.contextmanager
+    def using_dialect(self, dialect: Dialect) -> Iterator[None]:
+        """Answer as `dialect` until the block ends (the session's server, for one test)."""
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown dialect {dialect!r}")
+        with self._cond:
+            previous, self.dialect = self.dialect, dialect
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.dialect = previous
 
     def reply_stall(self, after_chunks: int = 2, text: str | None = None) -> Reply:
         return self._push(stall_reply(after_chunks, text))

@@ -1,4 +1,4 @@
-"""The scripted LLM double, exercised through the official `openai` client."""
+"""The scripted LLM double, exercised through the official `openai` client, in both its dialects."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import math
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +15,12 @@ import httpx2
 import openai
 import pytest
 
-from tests.support.llm_script import text_reply
+from tests.support.llm_script import (
+    OLLAMA_VERSION,
+    SYSTEM_FINGERPRINT,
+    error_reply,
+    text_reply,
+)
 from tests.support.llm_server import NO_REPLY_MESSAGE, ScriptedLLM
 from tests.support.processes import wait_until
 
@@ -398,3 +405,144 @@ def test_wait_for_requests_has_a_deadline(llm: ScriptedLLM, client: openai.OpenA
     assert len(llm.wait_for_requests(1, timeout=1.0, endpoint="chat")) == 1
     with pytest.raises(TimeoutError):
         llm.wait_for_requests(2, timeout=0.05)
+
+
+# -- reported usage, retry hints, repeated answers -------------------------------------
+
+def test_a_reply_can_report_no_usage_at_all(llm: ScriptedLLM, client: openai.OpenAI) -> None:
+    llm.reply_text("Uncounted.", report_usage=False)
+    llm.reply_text("Uncounted too.", report_usage=False)
+
+    chunks = list(stream_chat(client, stream_options={"include_usage": True}))
+    whole = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+
+    assert all(c.choices and c.usage is None for c in chunks)  # asked for, and no usage chunk came
+    assert whole.usage is None
+    with pytest.raises(ValueError):
+        text_reply("x", usage=(1, 1), report_usage=False)
+
+
+def test_retry_after_ms_is_sent(llm: ScriptedLLM, client: openai.OpenAI) -> None:
+    llm.reply_error(429, retry_after_ms=250)
+    with pytest.raises(openai.RateLimitError) as info:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert info.value.response.headers["retry-after-ms"] == "250"
+    assert "retry-after" not in info.value.response.headers
+
+
+def test_answering_every_request_lasts_for_its_block(llm: ScriptedLLM, client: openai.OpenAI) -> None:
+    with llm.answering_every_request(error_reply(503)):
+        for _ in range(3):
+            with pytest.raises(openai.InternalServerError):
+                client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert llm.default_reply is None
+    llm.assert_complete()  # answered, not unexpected
+
+
+# -- the Ollama dialect ---------------------------------------------------------------
+
+@pytest.fixture
+def ollama() -> Iterator[ScriptedLLM]:
+    with ScriptedLLM(dialect="ollama", ollama_models=["llama3.2:latest", "mistral:7b"]) as server:
+        yield server
+        server.assert_complete()
+
+
+@pytest.fixture
+def ollama_client(ollama: ScriptedLLM) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=ollama.base_url, api_key="ollama", max_retries=0, timeout=5.0) as c:
+        yield c
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def test_ollama_streams_its_own_chunk_shapes(ollama: ScriptedLLM, ollama_client: openai.OpenAI) -> None:
+    ollama.reply_text("Hello from a local model", chunks=3, usage=(26, 6))
+
+    raw = ollama_client.chat.completions.with_raw_response.create(
+        model="llama3.2", messages=MESSAGES, stream=True, stream_options={"include_usage": True})
+    events = [json.loads(line[len("data: "):]) for line in raw.http_response.iter_lines()
+              if line.startswith("data: ") and line != "data: [DONE]"]
+
+    *answer, usage = events
+    assert all(e["system_fingerprint"] == "fp_ollama" and "service_tier" not in e for e in events)
+    assert all("usage" not in e and e["choices"][0]["delta"]["role"] == "assistant" for e in answer)
+    assert all("logprobs" not in e["choices"][0] for e in answer)
+    assert "".join(e["choices"][0]["delta"]["content"] for e in answer) == "Hello from a local model"
+    assert answer[0]["choices"][0]["delta"]["content"]  # no role-only opening chunk
+    assert [e["choices"][0]["finish_reason"] for e in answer] == [None, None, None, "stop"]
+    assert usage["choices"] == [] and usage["usage"] == {"prompt_tokens": 26, "completion_tokens": 6,
+                                                         "total_tokens": 32}
+    assert answer[0]["id"].startswith("chatcmpl-") and answer[0]["id"][len("chatcmpl-"):].isdigit()
+    assert answer[0]["model"] == "llama3.2"
+
+
+def test_ollama_sends_usage_only_when_asked(ollama: ScriptedLLM, ollama_client: openai.OpenAI) -> None:
+    ollama.reply_text("No usage asked for", usage=(3, 4))
+    chunks = list(ollama_client.chat.completions.create(model="llama3.2", messages=MESSAGES, stream=True))
+    assert all(c.usage is None and c.choices for c in chunks)
+
+
+def test_ollama_tool_calls_come_whole_in_one_chunk(ollama: ScriptedLLM, ollama_client: openai.OpenAI) -> None:
+    scripted = ollama.reply_tool_calls(TWO_CALLS)
+
+    chunks = list(ollama_client.chat.completions.create(model="llama3.2", messages=MESSAGES, tools=TOOLS,
+                                                        stream=True))
+
+    with_calls = [c for c in chunks if c.choices[0].delta.tool_calls]
+    assert len(with_calls) == 1
+    calls = with_calls[0].choices[0].delta.tool_calls
+    assert [(c.index, c.id, c.function.name) for c in calls] == [(i, s.id, s.name)
+                                                                 for i, s in enumerate(scripted.tool_calls)]
+    assert [json.loads(c.function.arguments) for c in calls] == [c["arguments"] for c in TWO_CALLS]
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+
+def test_ollama_non_streaming(ollama: ScriptedLLM, ollama_client: openai.OpenAI) -> None:
+    ollama.reply_text("Whole answer", usage=(8, 2))
+    ollama.reply_text("Uncounted", report_usage=False)
+
+    counted = ollama_client.chat.completions.create(model="llama3.2", messages=MESSAGES)
+    uncounted = ollama_client.chat.completions.create(model="llama3.2", messages=MESSAGES)
+
+    assert counted.system_fingerprint == "fp_ollama" and counted.choices[0].message.content == "Whole answer"
+    assert (counted.usage.prompt_tokens, counted.usage.completion_tokens) == (8, 2)
+    assert uncounted.usage is None
+
+
+def test_ollama_native_endpoints_list_the_configured_models(ollama: ScriptedLLM,
+                                                            ollama_client: openai.OpenAI) -> None:
+    tags = get_json(f"{ollama.azure_endpoint}/api/tags")
+    assert [(m["name"], m["model"]) for m in tags["models"]] == [("llama3.2:latest", "llama3.2:latest"),
+                                                                 ("mistral:7b", "mistral:7b")]
+    assert [m["details"]["family"] for m in tags["models"]] == ["llama", "mistral"]
+    assert get_json(f"{ollama.azure_endpoint}/api/version") == {"version": OLLAMA_VERSION}
+    assert [m.id for m in ollama_client.models.list()] == ["llama3.2:latest", "mistral:7b"]
+    assert [r.endpoint for r in ollama.requests] == ["ollama_tags", "ollama_version", "models"]
+
+
+def test_ollama_embeddings_as_openai(ollama: ScriptedLLM, ollama_client: openai.OpenAI) -> None:
+    resp = ollama_client.embeddings.create(model="nomic-embed-text", input="signup count")
+    assert len(resp.data[0].embedding) == 384
+
+
+def test_native_endpoints_are_unexpected_on_an_openai_server(llm: ScriptedLLM) -> None:
+    with pytest.raises(urllib.error.HTTPError) as info:
+        get_json(f"{llm.azure_endpoint}/api/tags")
+    assert info.value.code == 404
+    with pytest.raises(AssertionError, match="unexpected request: GET /api/tags"):
+        llm.assert_complete()
+    llm.reset()
+
+
+def test_the_dialect_can_be_switched_for_a_block(llm: ScriptedLLM, client: openai.OpenAI) -> None:
+    with llm.using_dialect("ollama"):
+        llm.reply_text("as ollama")
+        assert client.chat.completions.create(model="m", messages=MESSAGES).system_fingerprint == "fp_ollama"
+    llm.reply_text("as openai")
+    assert client.chat.completions.create(model="m", messages=MESSAGES).system_fingerprint == SYSTEM_FINGERPRINT
+    with pytest.raises(ValueError, match="unknown dialect"):
+        ScriptedLLM(dialect="gemini")  # type: ignore[arg-type]

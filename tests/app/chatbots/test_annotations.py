@@ -250,6 +250,26 @@ def test_malformed_annotation_line():
     assert "malformed" in error_with("@fluxbase:max-tokens=100").message
 
 
+def test_fallbacks_fill_in_only_what_the_file_does_not_say():
+    # What a sync payload's spec keys become (sync_service.spec_values): annotation keys, validated values.
+    fallbacks = {"description": "from the spec", "is_public": False, "max_tokens": 2000, "temperature": 0.3,
+                 "allowed_tables": ["orders"]}
+    code = "/**\n * Title\n * @fluxbase:max-tokens 100\n */\nexport default `p`;"
+    spec = parse_chatbot(code, name="t", fallbacks=fallbacks)
+    assert spec.config["max_tokens"] == 100  # the file's annotation wins
+    assert (spec.description, spec.is_public, spec.config["temperature"]) == ("from the spec", False, 0.3)
+    assert spec.config["allowed_tables"] == ("orders",)
+    assert fallbacks["allowed_tables"] == ["orders"]  # the caller's value is copied, not kept
+    # A file's own description and visibility win too.
+    own = parse_chatbot(file_with("@fluxbase:public true"), name="t", fallbacks=fallbacks)
+    assert (own.description, own.is_public, own.config["max_tokens"]) == ("d", True, 2000)
+    # Nothing carries over to a parse without them: the description is missing again, the rest is default.
+    with pytest.raises(ChatbotDefinitionError, match="description"):
+        parse_chatbot(code, name="t")
+    assert parse_chatbot(file_with(), name="t", fallbacks={}).config == spec_with().config
+    assert spec_with().config["temperature"] == DEFAULTS["temperature"]
+
+
 # -- tool selection ---------------------------------------------------------------
 
 

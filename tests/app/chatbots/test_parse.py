@@ -315,6 +315,16 @@ def test_utf8_bom_is_accepted():
     assert parse_chatbot(b"\xef\xbb\xbf" + with_prompt("`p`").encode(), name="t").system_prompt == "p"
 
 
+def test_the_spec_keeps_the_text_exactly_as_given():
+    # What the admin API shows as `code`: every byte of the definition, the BOM the parser skips included.
+    raw = b"\xef\xbb\xbf" + with_prompt("`Gr\xc3\xbc\xc3\x9fe \xf0\x9f\x91\x8b`").encode().replace(b"\n", b"\r\n") + b"\t \r\n"
+    spec = parse_chatbot(raw, name="t")
+    assert spec.code.encode("utf-8") == raw and spec.code.startswith("\ufeff")
+    assert hashlib.sha256(spec.code.encode("utf-8")).hexdigest() == spec.content_hash
+    text = with_prompt("`p`")
+    assert parse_chatbot(text, name="t").code == text
+
+
 def test_annotation_outside_the_doc_comment_is_an_error():
     code = with_prompt("`p`") + "// @fluxbase:rate-limit 5\n"
     err = error_of(code)

@@ -11,6 +11,7 @@ import pytest
 
 from app.chatbots import repository as repo
 from app.chatbots.policy import server_policy
+from app.chatbots.spec import parse_chatbot
 from app.chatbots.sync_service import (
     SyncReport,
     sync_directory,
@@ -270,6 +271,84 @@ def test_concurrent_syncs_are_serialised(database, owner_conn, tmp_path, ns):
     assert len(reports) == 3 and all(r.ok for r in reports)
     assert sum(len(r.created) for r in reports) == 5 and sum(len(r.unchanged) for r in reports) == 10
     assert len(rows(owner_conn, ns)) == 5
+
+
+# -- the stored code (migration 0009) ---------------------------------------------------------
+
+
+def code_of(conn, namespace: str, name: str) -> tuple[str | None, int, object, str]:
+    """(code, version, updated_at, xmin) as stored; xmin changes with every write of the row."""
+    return conn.execute("SELECT code, version, updated_at, xmin::text FROM ai.chatbots WHERE namespace = %s AND name = %s",
+                        (namespace, name)).fetchone()
+
+
+def test_every_created_or_updated_row_stores_the_text_that_was_parsed(database, owner_conn, tmp_path, ns):
+    raw = ("\ufeff" + bot("Gr\u00fc\u00dfe \U0001f44b")).replace("\n", "\r\n").encode() + b"\t\r\n"
+    path = write(tmp_path, ns, "file-bot", "")
+    path.write_bytes(raw)
+    pushed = bot("pushed", "max-tokens 100") + "// trailing comment  \n\n"
+    assert sync_directory(database, directory=tmp_path, namespace=ns).created == ("file-bot",)
+    assert sync_payload(database, namespace=ns, chatbots=[{"name": "api-bot", "code": pushed, "temperature": 0.2}]
+                        ).created == ("api-bot",)
+    stored = rows(owner_conn, ns)
+    assert stored["file-bot"].code.encode("utf-8") == raw  # BOM, CRLF and trailing whitespace included
+    assert stored["api-bot"].code == pushed and stored["api-bot"].config["temperature"] == 0.2
+
+    edited = bot("edited")
+    write(tmp_path, ns, "file-bot", edited)
+    assert sync_directory(database, directory=tmp_path, namespace=ns).updated == ("file-bot",)
+    assert rows(owner_conn, ns)["file-bot"].code == edited
+    # A broken edit is not synced: the stored code stays the one that runs.
+    write(tmp_path, ns, "file-bot", BROKEN)
+    assert len(sync_directory(database, directory=tmp_path, namespace=ns).errors) == 1
+    assert rows(owner_conn, ns)["file-bot"].code == edited
+    # A name moving from a file to the API takes the API's code with it.
+    assert sync_payload(database, namespace=ns, chatbots=[{"name": "file-bot", "code": pushed}]).updated == ("file-bot",)
+    assert (rows(owner_conn, ns)["file-bot"].code, rows(owner_conn, ns)["file-bot"].source) == (pushed, "api")
+
+
+@pytest.mark.parametrize("door", ["directory", "payload", "payload with spec keys"])
+def test_a_row_synced_before_code_was_stored_gets_it_at_the_next_sync_without_a_new_version(
+        database, owner_conn, tmp_path, ns, door):
+    code = bot("old row")
+
+    def sync(**options):
+        if door == "directory":
+            return sync_directory(database, directory=tmp_path, namespace=ns, **options)
+        spec = {"max_tokens": 300} if door == "payload with spec keys" else {}
+        return sync_payload(database, namespace=ns, chatbots=[{"name": "old", "code": code, **spec}], **options)
+
+    write(tmp_path, ns, "old", code)
+    assert sync().created == ("old",)
+    # What migration 0009 leaves on a row synced before it.
+    owner_conn.execute("UPDATE ai.chatbots SET code = NULL WHERE namespace = %s AND name = 'old'", (ns,))
+    _, version, updated_at, _ = before = code_of(owner_conn, ns, "old")
+    assert before[0] is None and rows(owner_conn, ns)["old"].code is None
+
+    assert sync(dry_run=True).unchanged == ("old",)
+    assert code_of(owner_conn, ns, "old") == before  # a dry run writes nothing
+
+    report = sync()
+    assert report.unchanged == ("old",) and report.updated == ()
+    filled = code_of(owner_conn, ns, "old")
+    assert filled[:3] == (code, version, updated_at) and filled[3] != before[3]
+
+    assert sync().unchanged == ("old",)
+    assert code_of(owner_conn, ns, "old") == filled  # with the code in place, an unchanged sync writes nothing
+
+
+def test_update_definition_of_a_current_draft_only_fills_a_missing_code(database, owner_conn, ns):
+    code = bot("direct")
+    sync_payload(database, namespace=ns, chatbots=[{"name": "direct", "code": code}])
+    owner_conn.execute("UPDATE ai.chatbots SET code = NULL WHERE namespace = %s AND name = 'direct'", (ns,))
+    draft = repo.draft_from_spec(parse_chatbot(code, name="direct", namespace=ns))
+    registry = default_registry()
+    with psycopg.connect(database.database_url) as conn:
+        current = repo.get_by_name(conn, ns, "direct", for_update=True)
+        assert repo.is_current(current, draft, registry)
+        row = repo.update_definition(conn, current, draft, source="api", registry=registry)
+        assert (row.code, row.version, row.updated_at) == (code, current.version, current.updated_at)
+        assert repo.update_definition(conn, row, draft, source="api", registry=registry) is row
 
 
 # -- payload sync ----------------------------------------------------------------------------

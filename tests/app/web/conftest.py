@@ -17,3 +17,16 @@ def app_client():
     yield make
     for app in apps:
         close_app(app)
+
+
+@pytest.fixture(scope="module")
+def app(database):
+    """One app per test module, on the session's migrated database."""
+    application = create_app(database)
+    yield application
+    close_app(application)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -17,7 +17,12 @@ USER_ID = "a11ce000-0000-4000-8000-000000000001"
 ADMIN_KEYS = {"id", "name", "namespace", "description", "title", "enabled", "is_public", "source", "version",
               "content_hash", "created_at", "updated_at", "system_prompt", "tools", "config"}
 EXTRA_ADMIN_KEYS = {"effective_config", "config_overrides", "warnings"}  # documented in docs/chatbots.md
-PUBLIC_KEYS = {"id", "name", "namespace", "description", "enabled", "is_public", "updated_at"}
+# Top-level fields Fluxbase's SDK reads (AIChatbot in sdk/src/types.ts), documented in docs/chatbots.md.
+SDK_ADMIN_KEYS = {"code", "allowed_tables", "allowed_operations", "allowed_schemas", "max_tokens", "temperature",
+                  "persist_conversations", "conversation_ttl_hours", "max_conversation_turns",
+                  "rate_limit_per_minute", "daily_request_limit", "daily_token_budget", "allow_unauthenticated"}
+PUBLIC_KEYS = {"id", "name", "namespace", "description", "enabled", "is_public", "source", "version", "created_at",
+               "updated_at"}
 
 SERVICE = {"X-Service-Key": TEST_SERVICE_KEY}
 
@@ -42,18 +47,6 @@ def bot(description: str = "A test bot", *annotations: str, tools: str = "") -> 
 
 def new_namespace() -> str:
     return f"t-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture(scope="module")
-def app(database):
-    application = create_app(database)
-    yield application
-    close_app(application)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def sync(client, namespace: str, chatbots: dict[str, str], **options):
@@ -135,9 +128,10 @@ def test_admin_endpoints_refuse_non_admins_and_change_nothing(client, bots, head
     {"X-Service-Key": TEST_SERVICE_KEY},
     {"apikey": TEST_SERVICE_KEY},
     {"Authorization": f"ServiceKey {TEST_SERVICE_KEY}"},
+    {"Authorization": f"Bearer {TEST_SERVICE_KEY}"},
     "service_role",
     "admin_role",
-], ids=["x-service-key", "apikey", "servicekey-scheme", "service-role-jwt", "admin-role-jwt"])
+], ids=["x-service-key", "apikey", "servicekey-scheme", "bearer-service-key", "service-role-jwt", "admin-role-jwt"])
 def test_admin_endpoints_accept_admins(client, bots, headers):
     if headers == "service_role":
         headers = bearer(mint(TEST_SECRET, role="service_role"))
@@ -164,7 +158,7 @@ def test_an_admin_claim_on_a_user_token_is_not_admin(client, bots):
 def test_admin_object_has_the_protocol_keys_and_every_config_key(client, bots):
     namespace, objects = bots
     item = objects["open"]
-    assert set(item) == ADMIN_KEYS | EXTRA_ADMIN_KEYS
+    assert set(item) == ADMIN_KEYS | EXTRA_ADMIN_KEYS | SDK_ADMIN_KEYS
     assert list(item["config"]) == list(CONFIG_KEYS) and list(item["effective_config"]) == list(CONFIG_KEYS)
     assert item["config"]["allowed_tables"] == ["*"] and item["config"]["allowed_operations"] == ["SELECT"]
     assert item["config"]["allow_unauthenticated"] is True and item["config"]["model"] is None
@@ -306,7 +300,8 @@ def test_delete_removes_the_chatbot(client, bots):
 def test_sync_endpoint_reports_in_the_protocol_shape(client):
     namespace = new_namespace()
     first = sync(client, namespace, {"a": bot(), "b": bot()})
-    assert first == {"namespace": namespace,
+    assert first == {"message": "Sync completed: 2 created, 0 updated, 0 deleted, 0 unchanged, 0 errors",
+                     "namespace": namespace,
                      "summary": {"created": 2, "updated": 0, "deleted": 0, "unchanged": 0, "errors": 0},
                      "details": {"created": ["a", "b"], "updated": [], "deleted": [], "unchanged": []},
                      "errors": [], "warnings": [], "dry_run": False}
@@ -421,38 +416,38 @@ def listed(client, namespace: str, headers) -> list[str]:
     return sorted(item["name"] for item in items)
 
 
-def test_public_list_shows_enabled_public_chatbots_the_caller_may_use(client, bots):
+def test_public_list_shows_every_enabled_public_chatbot_to_every_caller(client, bots):
+    # `@fluxbase:public` governs the list, whoever asks; allow-unauthenticated only governs use.
     namespace, _ = bots
-    assert listed(client, namespace, {}) == ["open"]
-    assert listed(client, namespace, {"apikey": anon_key()}) == ["open"]
-    assert listed(client, namespace, bearer(user_token())) == ["members", "open"]
-    assert listed(client, namespace, SERVICE) == ["members", "open"]
+    for headers in ({}, {"apikey": anon_key()}, bearer(user_token()), SERVICE):
+        assert listed(client, namespace, headers) == ["members", "open"], headers
     assert_error(client.get("/api/v1/ai/chatbots", headers=bearer("garbage")), 401, "AUTH_INVALID")
 
 
-def test_server_can_forbid_anonymous_use(database, bots):
+def test_server_forbidding_anonymous_use_does_not_hide_chatbots(database, bots):
+    # SERVER_ALLOW_UNAUTHENTICATED narrows use (the socket refuses), not what is listed or found.
     namespace, _ = bots
     strict = create_app(database.replace(server_allow_unauthenticated=False))
     try:
-        assert listed(strict.test_client(), namespace, {}) == []
+        assert listed(strict.test_client(), namespace, {}) == ["members", "open"]
         by_name = strict.test_client().get(f"/api/v1/ai/chatbots/by-name/open?namespace={namespace}")
-        assert_error(by_name, 404, "CHATBOT_NOT_FOUND")
+        assert by_name.status_code == 200 and by_name.get_json()["chatbot"]["name"] == "open"
     finally:
         close_app(strict)
 
 
-def test_by_name_finds_visible_chatbots_only(client, bots):
+def test_by_name_finds_enabled_public_chatbots_only(client, bots):
     namespace, objects = bots
     url = "/api/v1/ai/chatbots/by-name/{}?namespace=" + namespace
     user = bearer(user_token())
     found = client.get(url.format("members"), headers=user)
     assert found.status_code == 200 and found.get_json() == {
-        key: objects["members"][key] for key in PUBLIC_KEYS}
-    assert client.get(url.format("unlisted"), headers=user).status_code == 200  # unlisted, not hidden
-    assert client.get(url.format("open")).status_code == 200
-    for name, headers in (("members", {}), ("off", user), ("off", SERVICE), ("nope", user), ("Bad%20Name", user)):
-        error = assert_error(client.get(url.format(name), headers=headers), 404, "CHATBOT_NOT_FOUND")
-        assert error["error"] == "Chatbot not found or disabled"
+        "chatbot": {key: objects["members"][key] for key in PUBLIC_KEYS}, "ambiguous": False}
+    assert client.get(url.format("members")).status_code == 200  # anonymous callers find it too
+    for name, headers in (("unlisted", user), ("off", user), ("off", SERVICE), ("nope", user), ("Bad%20Name", user)):
+        response = client.get(url.format(name), headers=headers)
+        error = assert_error(response, 404, "CHATBOT_NOT_FOUND")
+        assert error == {"error": "Chatbot not found", "code": "CHATBOT_NOT_FOUND", "ambiguous": False}
     assert_error(client.get(url.format("members"), headers=bearer("garbage")), 401, "AUTH_INVALID")
 
 
@@ -463,13 +458,14 @@ def test_by_name_without_namespace_is_ambiguous_unless_default_has_it(client):
     sync(client, second, {name: bot()})
     user = bearer(user_token())
     error = assert_error(client.get(f"/api/v1/ai/chatbots/by-name/{name}", headers=user), 409, "AMBIGUOUS_CHATBOT")
-    assert error["namespaces"] == [first, second]
+    assert error["namespaces"] == [first, second] and error["ambiguous"] is True
     chosen = client.get(f"/api/v1/ai/chatbots/by-name/{name}?namespace={second}", headers=user).get_json()
-    assert chosen["namespace"] == second
+    assert chosen["chatbot"]["namespace"] == second and chosen["ambiguous"] is False
 
     sync(client, "default", {name: bot()})
     try:
-        assert client.get(f"/api/v1/ai/chatbots/by-name/{name}", headers=user).get_json()["namespace"] == "default"
+        found = client.get(f"/api/v1/ai/chatbots/by-name/{name}", headers=user).get_json()
+        assert found["chatbot"]["namespace"] == "default" and found["ambiguous"] is False
     finally:
         default_id = admin_list(client, "default")[name]["id"]
         assert client.delete(f"/api/v1/admin/ai/chatbots/{default_id}", headers=SERVICE).status_code == 204
@@ -477,7 +473,7 @@ def test_by_name_without_namespace_is_ambiguous_unless_default_has_it(client):
     # With only one of them visible (the other disabled), there is nothing to choose between.
     other = admin_list(client, first)[name]["id"]
     client.put(f"/api/v1/admin/ai/chatbots/{other}/toggle", headers=SERVICE, json={"enabled": False})
-    assert client.get(f"/api/v1/ai/chatbots/by-name/{name}", headers=user).get_json()["namespace"] == second
+    assert client.get(f"/api/v1/ai/chatbots/by-name/{name}", headers=user).get_json()["chatbot"]["namespace"] == second
 
 
 def test_errors_are_json_everywhere(client):
@@ -497,6 +493,6 @@ def test_the_web_process_syncs_the_chatbots_directory_at_start(web, workdir):
     request = urllib.request.Request(f"{web}/api/v1/ai/chatbots/by-name/sql-assistant?namespace=default",
                                      headers=bearer(user_token()))
     with urllib.request.urlopen(request, timeout=10) as response:
-        assert json.load(response)["name"] == "sql-assistant"
+        assert json.load(response)["chatbot"]["name"] == "sql-assistant"
     log = (workdir / "web.log").read_text(errors="replace")
     assert "chatbot sync from" in log and "0 errors" in log

@@ -1,0 +1,107 @@
+"""Validating a provider type's `config`: each type declares its fields, one function checks them.
+
+Values arrive as JSON strings, numbers or booleans (Fluxbase's SDK turns every value into a string
+before sending); they are stored as strings. An empty string or null means "not set". Error
+messages name the field and never repeat its value: the value may be a key pasted in the wrong field.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+Kind = Literal["url", "secret", "model", "deployment", "api_version", "identifier"]
+
+_MAX_TEXT = 2048
+_PATTERNS: dict[str, tuple[re.Pattern, str]] = {
+    "secret": (re.compile(r"[\x21-\x7e]{1,512}"), "must be 1-512 printable characters without spaces"),
+    "model": (re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}"),
+              "must be a model name (letters, digits and . _ : / @ + -, at most 200)"),
+    "deployment": (re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"),
+                   "must be an Azure deployment name (letters, digits, . _ -, at most 64)"),
+    "api_version": (re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?"), "must look like 2024-02-15-preview"),
+    "identifier": (re.compile(r"[A-Za-z0-9_-]{1,128}"), "must be letters, digits, _ or - (at most 128)"),
+}
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    name: str
+    kind: Kind
+    required: bool = False
+    default: str | None = None
+
+
+class ProviderConfigError(ValueError):
+    """A config that a provider type cannot use; `field` is the offending key (`config.<name>`)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def _text(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if not isinstance(value, str):
+        raise ProviderConfigError(key, "must be a string")
+    value = value.strip()
+    return value or None
+
+
+def _check_url(key: str, value: str) -> str:
+    if len(value) > _MAX_TEXT or not value.isascii() or any(ord(ch) < 0x21 or ord(ch) == 0x7f for ch in value):
+        # Non-ASCII hosts go in their IDNA form (xn--...); this also keeps out text PostgreSQL cannot store.
+        raise ProviderConfigError(key, "must be an ASCII URL without spaces or control characters")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise ProviderConfigError(key, "is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ProviderConfigError(key, "must be an http or https URL with a host")
+    if parts.username or parts.password:
+        # A key in the URL would be shown and logged with it: it belongs in api_key.
+        raise ProviderConfigError(key, "must not carry credentials; put the key in config.api_key")
+    if parts.query or parts.fragment:
+        raise ProviderConfigError(key, "must not have a query or fragment")
+    return value.rstrip("/")
+
+
+def validate_fields(fields: tuple[ConfigField, ...], raw: Any) -> dict[str, str]:
+    """The validated config: known fields only, defaults filled in, every value a checked string."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ProviderConfigError("config", "must be an object")
+    known = {field.name: field for field in fields}
+    unknown = sorted(str(key) for key in raw if key not in known)
+    if unknown:
+        shown = ", ".join(name[:40] for name in unknown[:5])
+        raise ProviderConfigError(f"config.{unknown[0][:40]}",
+                                  f"unknown field(s) {shown} (allowed: {', '.join(known)})")
+    config: dict[str, str] = {}
+    for field in fields:
+        key = f"config.{field.name}"
+        value = _text(key, raw.get(field.name))
+        if value is None:
+            value = field.default
+        if value is None:
+            if field.required:
+                raise ProviderConfigError(key, "is required")
+            continue
+        if field.kind == "url":
+            value = _check_url(key, value)
+        else:
+            pattern, message = _PATTERNS[field.kind]
+            if not pattern.fullmatch(value):
+                raise ProviderConfigError(key, message)
+        config[field.name] = value
+    return config
