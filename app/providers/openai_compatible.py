@@ -1,6 +1,7 @@
 """OpenAI-compatible chat completions (OpenAI, and any server speaking its wire format) via the `openai` client."""
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from app.providers.config_fields import (
 from app.providers.retry import RetryPolicy, call_with_retries, retry_after_seconds
 from app.providers.token_count import estimate_usage
 from app.text import storable
+
+log = logging.getLogger(__name__)
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -194,6 +197,24 @@ class _OpenAIStream:
             self._raw.close()
 
 
+# Reasoning models (OpenAI's o-series, gpt-5) refuse `max_tokens` ("use max_completion_tokens") and
+# any temperature but the default, with a 400 naming the parameter. Asked again in the form they take,
+# a chatbot's max-tokens still bounds the answer; its temperature is what they cannot honour.
+_ADAPTABLE = ("max_tokens", "temperature")
+
+
+def _adapt(request: dict, exc: openai.BadRequestError) -> bool:
+    param = getattr(exc, "param", None)
+    if param == "max_tokens" and "max_tokens" in request:
+        request["max_completion_tokens"] = request.pop("max_tokens")
+    elif param == "temperature" and "temperature" in request:
+        del request["temperature"]
+    else:
+        return False
+    log.info("model %s refused %s; asking again without it", request.get("model"), param)
+    return True
+
+
 class OpenAICompatibleProvider:
     """OpenAI itself, or any server speaking its wire format (vLLM, llama.cpp's server, LiteLLM)."""
 
@@ -247,12 +268,19 @@ class OpenAICompatibleProvider:
         options = {"max_retries": 0}
 
         def send():
-            # `client.post` is the client's documented way to send a body as is. The typed
-            # `chat.completions.create` walks every nested JSON schema of every tool to transform
-            # it: about 20 ms per call here for one tool and a 5 KB prompt, on every round, before a
-            # byte is sent. Responses, streaming and errors are handled by the client either way.
-            return self._client.post("/chat/completions", body=request, cast_to=ChatCompletionChunk, stream=True,
-                                     stream_cls=openai.Stream[ChatCompletionChunk], options=options)
+            for _ in range(len(_ADAPTABLE) + 1):
+                try:
+                    # `client.post` is the client's documented way to send a body as is. The typed
+                    # `chat.completions.create` walks every nested JSON schema of every tool to transform
+                    # it: about 20 ms per call here for one tool and a 5 KB prompt, on every round, before a
+                    # byte is sent. Responses, streaming and errors are handled by the client either way.
+                    return self._client.post("/chat/completions", body=request, cast_to=ChatCompletionChunk,
+                                             stream=True, stream_cls=openai.Stream[ChatCompletionChunk],
+                                             options=options)
+                except openai.BadRequestError as exc:
+                    if not _adapt(request, exc):
+                        raise
+            raise ProviderError("the provider refused every form of the request")
 
         return call_with_retries(send, policy, worth_retrying=_worth_retrying, asked_wait=_asked_wait, stop=stop)
 

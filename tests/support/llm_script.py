@@ -72,9 +72,10 @@ class ErrorSpec:
     code: str | None = None
     retry_after: float | None = None
     retry_after_ms: float | None = None   # OpenAI's more precise header, sent beside or instead of retry-after
+    param: str | None = None              # the request field the error is about, as OpenAI names it
 
     def body(self) -> dict[str, Any]:
-        return error_body(self.message, type=self.type, code=self.code)
+        return error_body(self.message, type=self.type, code=self.code, param=self.param)
 
     def headers(self) -> dict[str, str]:
         headers = {}
@@ -176,6 +177,7 @@ def error_reply(
     retry_after_ms: float | None = None,
     type: str | None = None,
     code: str | None = None,
+    param: str | None = None,
 ) -> Reply:
     default_type, default_code, default_message = _ERROR_DEFAULTS.get(
         status, ("server_error" if status >= 500 else "invalid_request_error", None, f"HTTP {status}")
@@ -187,6 +189,7 @@ def error_reply(
         code=code if code is not None else default_code,
         retry_after=retry_after,
         retry_after_ms=retry_after_ms,
+        param=param,
     )
     return Reply(error=spec)
 

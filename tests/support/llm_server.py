@@ -140,9 +140,10 @@ class ScriptedLLM:
         return self._push(tool_calls_reply(calls, text=text, chunks=chunks, usage=usage, report_usage=report_usage))
 
     def reply_error(self, status: int, message: str | None = None, *, retry_after: float | None = None,
-                    retry_after_ms: float | None = None, type: str | None = None, code: str | None = None) -> Reply:
+                    retry_after_ms: float | None = None, type: str | None = None, code: str | None = None,
+                    param: str | None = None) -> Reply:
         return self._push(error_reply(status, message, retry_after=retry_after, retry_after_ms=retry_after_ms,
-                                      type=type, code=code))
+                                      type=type, code=code, param=param))
 
     @contextlib.contextmanager
     def answering_every_request(self, reply: Reply) -> Iterator[None]:

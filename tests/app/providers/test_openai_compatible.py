@@ -220,3 +220,26 @@ def test_tool_calls_are_counted_when_the_provider_reports_none(llm):
     assert pieces[-1].estimated
     assert pieces[-1].completion_tokens == (token_count.count_text("gpt-4o-mini", "execute_sql")
                                             + token_count.count_text("gpt-4o-mini", call.arguments_json))
+
+
+def test_a_reasoning_model_refusing_max_tokens_and_temperature_is_asked_again_in_its_form(llm):
+    llm.reply_error(400, "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                         "Use 'max_completion_tokens' instead.", code="unsupported_parameter", param="max_tokens")
+    llm.reply_error(400, "Unsupported value: 'temperature' does not support 0.2 with this model.",
+                    code="unsupported_value", param="temperature")
+    llm.reply_text("reasoned")
+    stream = provider(llm, retries=0, model="o3-mini").stream(
+        [{"role": "user", "content": "hi"}], None, CompletionOptions(max_tokens=300, temperature=0.2))
+    assert text_of(list(stream)) == "reasoned"
+    first, second, third = (r.body for r in llm.chat_requests())
+    assert (first["max_tokens"], first["temperature"]) == (300, 0.2)
+    assert "max_tokens" not in second and second["max_completion_tokens"] == 300 and second["temperature"] == 0.2
+    assert "temperature" not in third and third["max_completion_tokens"] == 300
+
+
+def test_any_other_bad_request_is_a_provider_error_at_once(llm):
+    llm.reply_error(400, "Invalid 'messages': too long.", param="messages")
+    stream = provider(llm).stream([{"role": "user", "content": "hi"}], None, CompletionOptions(max_tokens=300))
+    with pytest.raises(ProviderError, match="HTTP 400"):
+        list(stream)
+    assert len(llm.chat_requests()) == 1
