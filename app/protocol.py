@@ -44,6 +44,7 @@ class Code(StrEnum):
     PROVIDER_NOT_FOUND = "PROVIDER_NOT_FOUND"
     PROVIDER_EXISTS = "PROVIDER_EXISTS"
     NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
@@ -75,7 +76,7 @@ _SPECS = (
     ErrorSpec(Code.NO_PROVIDER, "No AI provider configured", 503, fixed=True, when="no provider for this chatbot"),
     ErrorSpec(Code.PROVIDER_AUTH_FAILED, "Provider authentication failed", 502, fixed=True, when="the provider answered 401/403"),
     ErrorSpec(Code.PROVIDER_ERROR, "AI provider not available", 502, fixed=True, when="timeouts, 429, 5xx, cut or malformed streams (the text adds a detail)"),
-    ErrorSpec(Code.MESSAGE_TOO_LARGE, "Message too large", 413, when="a frame over WS_MAX_FRAME_BYTES or content over 32,000 characters"),
+    ErrorSpec(Code.MESSAGE_TOO_LARGE, "Message too large", 413, when="a frame over WS_MAX_FRAME_BYTES or content over 32,000 characters; a REST body over 8 MiB"),
     ErrorSpec(Code.INVALID_MESSAGE, "Invalid message", 400, when="not a JSON object, a missing or ill-typed field, text PostgreSQL cannot store"),
     ErrorSpec(Code.UNKNOWN_TYPE, "Unknown frame type", 400, when="a frame `type` the server does not know"),
     ErrorSpec(Code.SETTINGS_MISSING, "A required setting is missing", 400, when="a setting named in @fluxbase:required-settings has no value (the text names it)"),
@@ -85,6 +86,7 @@ _SPECS = (
     ErrorSpec(Code.PROVIDER_NOT_FOUND, "Provider not found", 404, when="an unknown provider id or name"),
     ErrorSpec(Code.PROVIDER_EXISTS, "A provider with this name exists", 409, when="creating a provider under a name in use"),
     ErrorSpec(Code.NOT_FOUND, "Not found", 404, when="an unknown REST path"),
+    ErrorSpec(Code.METHOD_NOT_ALLOWED, "Method not allowed", 405, when="a REST path called with a method it does not take"),
     ErrorSpec(Code.SERVICE_UNAVAILABLE, "Service temporarily unavailable; retry later", 503, when="PostgreSQL or Redis cannot be reached (`retry_after` in seconds)"),
     ErrorSpec(Code.INTERNAL_ERROR, "Internal error", 500, when="a server fault; never a consequence of what the client sent"),
 )

@@ -127,9 +127,10 @@ class Settings:
             "within LLM_RETRY_SECONDS. 401/403 and failures after streaming began are never retried.",
             lambda n, v: parse_int(n, v, 0, 10))
     llm_retry_seconds: int = _setting("LLM_RETRY_SECONDS", "20",
-            "Longest time the retries of one provider request may take, waits included (exponential backoff "
-            "with jitter, or the provider's `retry-after`); a wait that would end later is not made and the "
-            "turn ends with `PROVIDER_ERROR` (carrying `retry_after` when the provider gave one).",
+            "Time within which a provider request is retried (exponential backoff with jitter, or the "
+            "provider's `retry-after`): a wait that would end later is not made and the turn ends with "
+            "`PROVIDER_ERROR` (carrying `retry_after` when the provider gave one). A try begun within it may "
+            "itself take up to LLM_TIMEOUT_SECONDS.",
             lambda n, v: parse_int(n, v, 0, 600))
     max_tool_rounds: int = _setting("MAX_TOOL_ROUNDS", "5", "Model/tool round trips allowed in one turn.",
             lambda n, v: parse_int(n, v, 1, 50))

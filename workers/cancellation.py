@@ -125,8 +125,15 @@ class CancelHub:
             except redis.RedisError:
                 log.warning("cancel channel lost Redis; resubscribing")
                 self._stop.wait(0.5)
+            except OSError:
+                # At shutdown the pool closes this connection under the reader ("file descriptor was
+                # closed in another greenlet"): nothing to report, and without a stop, resubscribe.
+                if self._stop.is_set():
+                    return
+                log.warning("cancel channel connection closed; resubscribing")
+                self._stop.wait(0.5)
             finally:
                 try:
                     pubsub.close()
-                except redis.RedisError:
+                except (redis.RedisError, OSError):
                     pass

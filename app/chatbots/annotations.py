@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from app.chatbots.tsparse import AnnotationLine, ChatbotDefinitionError
 from app.sql.operations import OPERATIONS
+from app.text import storable
 from app.tools.catalog import UnknownTool, check_tool_name
 
 __all__ = [
@@ -57,7 +58,10 @@ class ConfigError(ValueError):
 
 def _text(value: Any) -> str:
     if not isinstance(value, str):
-        raise InvalidValue(f"expected text (got {value!r})")
+        raise InvalidValue(f"expected text (got {str(value)[:40]!r})")
+    if "\x00" in value or storable(value) != value:
+        # Values reach PostgreSQL, which stores neither NUL nor a lone UTF-16 surrogate.
+        raise InvalidValue("contains a NUL or an unpaired surrogate character, which cannot be stored")
     return value.strip()
 
 
@@ -123,26 +127,30 @@ def _float_parser(low: float, high: float) -> Callable[[Any], float]:
     return parse
 
 
+# More entries than any real list needs (tables, operations, domains, tools): a longer one is refused
+# before it costs anything.
+MAX_LIST_ITEMS = 1000
+
+
 def _items(value: Any) -> list[str]:
-    """A comma list, or a JSON list whose items may themselves be comma lists."""
+    """A comma list, or a JSON list whose items may themselves be comma lists; duplicates dropped."""
     parts = value if isinstance(value, (list, tuple)) else [value]
-    out: list[str] = []
+    if len(parts) > MAX_LIST_ITEMS:
+        raise InvalidValue(f"a list of at most {MAX_LIST_ITEMS} entries is expected (got {len(parts)})")
+    out: dict[str, None] = {}  # ordered, with constant-time membership
     for part in parts:
         for item in _text(part).split(","):
             item = item.strip()
-            if item and item not in out:
-                out.append(item)
-    return out
+            if item:
+                out[item] = None
+                if len(out) > MAX_LIST_ITEMS:
+                    raise InvalidValue(f"a list of at most {MAX_LIST_ITEMS} entries is expected")
+    return list(out)
 
 
 def _list_parser(check: Callable[[str], str]) -> Callable[[Any], list[str]]:
     def parse(value: Any) -> list[str]:
-        out: list[str] = []
-        for item in _items(value):
-            normal = check(item)
-            if normal not in out:
-                out.append(normal)
-        return out
+        return list(dict.fromkeys(check(item) for item in _items(value)))
 
     return parse
 
@@ -372,7 +380,10 @@ def apply_annotations(lines: Sequence[AnnotationLine], where: str, *, doc_line: 
         except InvalidValue as exc:
             raise ChatbotDefinitionError(where, entry.line, str(exc), annotation=entry.name) from None
         if row.repeatable and row.key in values:
-            parsed = values[row.key] + [item for item in parsed if item not in values[row.key]]
+            parsed = list(dict.fromkeys([*values[row.key], *parsed]))
+            if len(parsed) > MAX_LIST_ITEMS:
+                raise ChatbotDefinitionError(where, entry.line, f"at most {MAX_LIST_ITEMS} entries in all",
+                                             annotation=entry.name)
         values[row.key] = parsed
     for key, value in (fallbacks or {}).items():
         values.setdefault(key, list(value) if isinstance(value, (list, tuple)) else value)

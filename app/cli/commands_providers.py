@@ -100,11 +100,17 @@ def _api_key(args) -> str | None:
         raise ProviderConfigError("config.api_key", "give --api-key-env or --api-key-stdin, not both")
     if args.api_key_env:
         value = os.environ.get(args.api_key_env)
-        if not value:
+        if value is None:
             raise ProviderConfigError("config.api_key", f"environment variable {args.api_key_env} is not set")
+        if not value.strip():
+            raise ProviderConfigError("config.api_key", f"environment variable {args.api_key_env} is empty")
         return value
     if args.api_key_stdin:
-        return sys.stdin.readline().strip() or None
+        # All of it: a second line is a mistake the key's own check then refuses, not something to drop.
+        value = sys.stdin.read(4096).strip()
+        if not value:
+            raise ProviderConfigError("config.api_key", "standard input was empty")
+        return value
     return None
 
 

@@ -91,10 +91,27 @@ def check_worker(settings: Settings) -> tuple[bool, str]:
     return True, f"{len(names)} worker(s) alive: {', '.join(names)}"
 
 
-def check_provider(settings: Settings) -> tuple[bool, str]:
-    if not settings.openai_api_key:
-        return False, "no LLM provider: set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server)"
-    return True, f"OpenAI-compatible provider at {settings.openai_base_url}, model {settings.openai_model}"
+def check_provider(settings: Settings, *, database_ok: bool = True) -> tuple[bool, str]:
+    """What a turn would use now (app/providers/selection.py), without calling it."""
+    from app.db.connect import connect_owner
+    from app.providers import repository
+    from app.providers.first_run import ADD_A_PROVIDER
+
+    row = None
+    if database_ok:
+        try:
+            with connect_owner(settings) as conn:
+                row = repository.for_turn(conn, None)
+        except Exception:  # noqa: BLE001 - down or not migrated: the postgresql line says which
+            row = None
+    if row is not None:
+        config = row.config
+        where = config.get("base_url") or config.get("endpoint") or ""
+        model = config.get("deployment_name") or config.get("model") or ""
+        return True, f"default provider {row.name} ({row.provider_type}) at {where}, model {model}"
+    if settings.openai_api_key:
+        return True, f"OpenAI-compatible provider at {settings.openai_base_url}, model {settings.openai_model}"
+    return False, ADD_A_PROVIDER
 
 
 def _redact(url: str) -> str:
@@ -112,6 +129,6 @@ def run_doctor(settings: Settings) -> int:
               ("redis", check_redis(settings))]
     if checks[-1][1][0]:
         checks.append(("worker", check_worker(settings)))
-    checks.append(("provider", check_provider(settings)))
+    checks.append(("provider", check_provider(settings, database_ok=checks[2][1][0])))
     results = [_line(ok, name, text) for name, (ok, text) in checks]
     return 0 if all(results) else 1

@@ -100,10 +100,7 @@ def get_provider(conn: psycopg.Connection, settings: Settings, ref: str) -> repo
         if env is None:
             raise ProviderNotFound()
         return env
-    row = repo.get(conn, ref) if _is_uuid(ref) else repo.get_by_name(conn, ref) if is_valid_name(ref) else None
-    if row is None:
-        raise ProviderNotFound()
-    return row
+    return _lookup(conn, ref)
 
 
 def create(conn: psycopg.Connection, box: SecretBox, new: NewProvider) -> repo.ProviderRow:
@@ -111,7 +108,11 @@ def create(conn: psycopg.Connection, box: SecretBox, new: NewProvider) -> repo.P
     provider_type = new.provider_type
     if not isinstance(provider_type, str):
         raise ProviderConfigError("provider_type", "is required (openai, azure or ollama)")
+    if isinstance(new.config, Mapping) and new.config.get("api_key") in MASKS:
+        raise ProviderConfigError("config.api_key", "is the mask shown in place of a key: send the key itself")
     config = validate_config(provider_type, new.config)
+    if new.is_default and not new.enabled:
+        raise ProviderConfigError("enabled", "a disabled provider cannot be the default")
     display_name = _display_name(new.display_name, default=name)
     embedding_model = _embedding_model(new.embedding_model)
     if repo.get_by_name(conn, name) is not None:
@@ -129,7 +130,8 @@ def create(conn: psycopg.Connection, box: SecretBox, new: NewProvider) -> repo.P
 
 
 def change(conn: psycopg.Connection, box: SecretBox, ref: str, changes: ProviderChanges) -> repo.ProviderRow:
-    row = _writable(conn, ref)
+    # Locked until the caller commits: two edits at once apply one after the other, none is lost.
+    row = _writable(conn, ref, lock=True)
     display_name = row.display_name if changes.display_name is _UNCHANGED else _display_name(
         changes.display_name, default=row.name)
     enabled = row.enabled if changes.enabled is _UNCHANGED else changes.enabled
@@ -140,7 +142,7 @@ def change(conn: psycopg.Connection, box: SecretBox, ref: str, changes: Provider
     if changes.config is _UNCHANGED:
         # The key is neither opened nor resealed: a rename works even when the key no longer opens.
         return repo.update(conn, row, display_name=display_name, enabled=enabled, config=row.config,
-                           api_key_sealed=repo.stored_seal(conn, row.id), embedding_model=embedding_model)
+                           api_key_sealed=repo.stored_seal(conn, row.id), embedding_model=embedding_model) or _gone()
     if not isinstance(changes.config, Mapping):
         raise ProviderConfigError("config", "must be an object")
     new_key = changes.config.get("api_key")
@@ -157,14 +159,15 @@ def change(conn: psycopg.Connection, box: SecretBox, ref: str, changes: Provider
     config = validate_config(row.provider_type, merged)
     api_key = config.pop("api_key", None)
     return repo.update(conn, row, display_name=display_name, enabled=enabled, config=config,
-                       api_key_sealed=repo.seal_key(box, row.id, api_key), embedding_model=embedding_model)
+                       api_key_sealed=repo.seal_key(box, row.id, api_key), embedding_model=embedding_model) or _gone()
 
 
 def make_default(conn: psycopg.Connection, ref: str) -> repo.ProviderRow:
     row = _writable(conn, ref)
-    if not row.enabled:
-        raise ProviderConfigError("enabled", "a disabled provider cannot be the default; enable it first")
-    return repo.set_default(conn, row.id) or _gone()
+    try:
+        return repo.set_default(conn, row.id) or _gone()
+    except repo.DisabledProvider:
+        raise ProviderConfigError("enabled", "a disabled provider cannot be the default; enable it first") from None
 
 
 def use_for_embeddings(conn: psycopg.Connection, ref: str, on: bool) -> repo.ProviderRow:
@@ -208,10 +211,20 @@ def default_embedding_model(row: repo.ProviderRow) -> str:
 
 # -- helpers -------------------------------------------------------------------------------------
 
-def _writable(conn: psycopg.Connection, ref: str) -> repo.ProviderRow:
+def _writable(conn: psycopg.Connection, ref: str, *, lock: bool = False) -> repo.ProviderRow:
     if ref in (ENV_PROVIDER_ID, ENV_PROVIDER_NAME):
         raise ReadOnlyProvider()
-    row = repo.get(conn, ref) if _is_uuid(ref) else repo.get_by_name(conn, ref) if is_valid_name(ref) else None
+    return _lookup(conn, ref, lock=lock)
+
+
+def _lookup(conn: psycopg.Connection, ref: str, *, lock: bool = False) -> repo.ProviderRow:
+    """An id in any form `uuid.UUID` reads (urn:uuid:, braces, no dashes), else a name; names never look
+    like ids (`_name`), so one reference cannot mean two providers."""
+    provider_id = _as_uuid(ref)
+    if provider_id is not None:
+        row = repo.get(conn, provider_id, for_update=lock)
+    else:
+        row = repo.get_by_name(conn, ref, for_update=lock) if is_valid_name(ref) else None
     if row is None:
         raise ProviderNotFound()
     return row
@@ -225,17 +238,20 @@ def _enabled_default(conn: psycopg.Connection) -> bool:
     return any(r.is_default and r.enabled for r in repo.list_all(conn))
 
 
-def _is_uuid(value: str) -> bool:
+def _as_uuid(value: str) -> str | None:
     try:
-        uuid.UUID(value)
+        return str(uuid.UUID(value))
     except (ValueError, AttributeError, TypeError):
-        return False
-    return True
+        return None
 
 
 def _name(value: Any) -> str:
+    if value is None or value == "":
+        raise ProviderConfigError("name", "is required")
     if not is_valid_name(value):
-        raise ProviderConfigError("name", "is required: lower-case letters, digits, '-' and '_' (at most 63)")
+        raise ProviderConfigError("name", "must be lower-case letters, digits, '-' and '_' (at most 63)")
+    if _as_uuid(value) is not None:
+        raise ProviderConfigError("name", "must not look like a provider id (a UUID)")
     if value == ENV_PROVIDER_NAME:
         raise ProviderConfigError("name", f"{ENV_PROVIDER_NAME!r} is the provider from the environment")
     return value

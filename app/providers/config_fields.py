@@ -6,6 +6,7 @@ messages name the field and never repeat its value: the value may be a key paste
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 Kind = Literal["url", "secret", "model", "deployment", "api_version", "identifier"]
 
 _MAX_TEXT = 2048
+_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _PATTERNS: dict[str, tuple[re.Pattern, str]] = {
     "secret": (re.compile(r"[\x21-\x7e]{1,512}"), "must be 1-512 printable characters without spaces"),
     "model": (re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}"),
@@ -47,8 +49,11 @@ def _text(key: str, value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        return "true" if value else "false"
+        # No field is a flag: true or false in one is a mistake, not a value.
+        raise ProviderConfigError(key, "must be a string, not true or false")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ProviderConfigError(key, "must be a string")
         return str(value)
     if not isinstance(value, str):
         raise ProviderConfigError(key, "must be a string")
@@ -84,9 +89,12 @@ def validate_fields(fields: tuple[ConfigField, ...], raw: Any) -> dict[str, str]
     known = {field.name: field for field in fields}
     unknown = sorted(str(key) for key in raw if key not in known)
     if unknown:
-        shown = ", ".join(name[:40] for name in unknown[:5])
-        raise ProviderConfigError(f"config.{unknown[0][:40]}",
-                                  f"unknown field(s) {shown} (allowed: {', '.join(known)})")
+        # Named only when it looks like a field name: a key pasted as a field's name is not repeated.
+        named = [name for name in unknown if _FIELD_NAME.fullmatch(name)]
+        shown = ", ".join(named[:5]) + (" and others" if len(named) < len(unknown) and named else "") \
+            if named else "a field that is not a field name"
+        raise ProviderConfigError(f"config.{named[0]}" if named else "config",
+                                  f"unknown field(s): {shown} (allowed: {', '.join(known)})")
     config: dict[str, str] = {}
     for field in fields:
         key = f"config.{field.name}"

@@ -126,7 +126,30 @@ class _OpenAIStream:
         self._request = request
         self._raw = None
         self._stop = threading.Event()
+        self._ready = threading.Event()   # the request answered, failed, or the stream was closed
         self._closed = False
+
+    def _open(self):
+        """The response, sent from a thread of its own (a greenlet under gevent): a provider that
+        accepted the connection and has not begun to answer holds that thread, not the turn, so a
+        cancel ends the turn at once instead of after LLM_TIMEOUT_SECONDS."""
+        outcome: dict = {}
+
+        def send() -> None:
+            try:
+                outcome["raw"] = self._open_raw(self._stop)
+            except BaseException as exc:  # handed to the reader, which translates it
+                outcome["error"] = exc
+            finally:
+                self._ready.set()
+                if self._closed and "raw" in outcome:
+                    outcome["raw"].close()  # nobody will read it: let the provider stop generating
+
+        threading.Thread(target=send, name="provider-request", daemon=True).start()
+        self._ready.wait()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("raw")
 
     def __iter__(self) -> Iterator[StreamPiece]:
         calls = _ToolCallAssembler()
@@ -135,9 +158,10 @@ class _OpenAIStream:
         written: list[str] = []
         made: list[ToolCall] = []
         try:
-            self._raw = self._open_raw(self._stop)
+            self._raw = self._open()
             if self._closed:  # closed while the request was on its way
-                self._raw.close()
+                if self._raw is not None:
+                    self._raw.close()
                 return
             for chunk in self._raw:
                 # Usage arrives on its own chunk whose `choices` is empty (and Azure opens with one too).
@@ -193,6 +217,7 @@ class _OpenAIStream:
     def close(self) -> None:
         self._closed = True
         self._stop.set()
+        self._ready.set()
         if self._raw is not None:
             self._raw.close()
 

@@ -120,12 +120,12 @@ def list_all(conn: psycopg.Connection) -> list[ProviderRow]:
     return [_row(r) for r in _run(conn, SELECT_ALL).fetchall()]
 
 
-def get(conn: psycopg.Connection, provider_id: str) -> ProviderRow | None:
-    return _row(_run(conn, SELECT_BY_ID, {"id": provider_id}).fetchone())
+def get(conn: psycopg.Connection, provider_id: str, *, for_update: bool = False) -> ProviderRow | None:
+    return _row(_run(conn, SELECT_BY_ID + (" FOR UPDATE" if for_update else ""), {"id": provider_id}).fetchone())
 
 
-def get_by_name(conn: psycopg.Connection, name: str) -> ProviderRow | None:
-    return _row(_run(conn, SELECT_BY_NAME, {"name": name}).fetchone())
+def get_by_name(conn: psycopg.Connection, name: str, *, for_update: bool = False) -> ProviderRow | None:
+    return _row(_run(conn, SELECT_BY_NAME + (" FOR UPDATE" if for_update else ""), {"name": name}).fetchone())
 
 
 def for_turn(conn: psycopg.Connection, name: str | None) -> ProviderRow | None:
@@ -161,11 +161,21 @@ def update(conn: psycopg.Connection, row: ProviderRow, *, display_name: str, ena
         "api_key_sealed": api_key_sealed, "embedding_model": embedding_model}).fetchone())
 
 
+class DisabledProvider(Exception):
+    """The provider to make the default is disabled (possibly just now, by a concurrent edit)."""
+
+
 def set_default(conn: psycopg.Connection, provider_id: str) -> ProviderRow | None:
     # One transaction (a savepoint inside the caller's), also on an autocommit connection: the
-    # lock must cover both statements.
+    # lock must cover every statement. The target row is locked before the old default is
+    # cleared, so a concurrent disable either lands first (and is seen here) or waits.
     with conn.transaction():
         lock_flags(conn)
+        target = _row(_run(conn, SELECT_BY_ID + " FOR UPDATE", {"id": provider_id}).fetchone())
+        if target is None:
+            return None
+        if not target.enabled:
+            raise DisabledProvider()
         _run(conn, CLEAR_DEFAULT, {"id": provider_id})
         return _row(_run(conn, SET_DEFAULT, {"id": provider_id}).fetchone())
 

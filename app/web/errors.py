@@ -22,6 +22,12 @@ def error_response(status: int, code: str, message: str, **extra):
     return response
 
 
+# Werkzeug's own refusals, in the protocol's codes (app/protocol.py), so clients see one vocabulary.
+_HTTP_CODES = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED, 413: Code.MESSAGE_TOO_LARGE}
+_HTTP_TEXTS = {404: "Not found", 405: "This method is not allowed on this path",
+               413: "The request body is larger than 8 MiB"}
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(ProtocolError)
     def _protocol_error(exc: ProtocolError):
@@ -36,8 +42,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        code = (exc.name or "error").upper().replace(" ", "_")
-        return error_response(exc.code or 500, code, exc.description or exc.name)
+        status = exc.code or 500
+        code = _HTTP_CODES.get(status, Code.INVALID_REQUEST if 400 <= status < 500 else Code.INTERNAL_ERROR)
+        return error_response(status, code, _HTTP_TEXTS.get(status, exc.description or exc.name))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -420,3 +420,15 @@ def test_default_policy_keeps_a_chatbot_as_it_is_apart_from_max_tokens():
 def test_policy_refuses_unknown_operations():
     with pytest.raises(ValueError):
         ServerPolicy(allowed_operations=frozenset({"TRUNCATE"}))
+
+
+def test_a_list_longer_than_any_real_one_is_refused():
+    from app.chatbots.annotations import MAX_LIST_ITEMS, InvalidValue, parse_tables
+
+    with pytest.raises(InvalidValue, match=f"at most {MAX_LIST_ITEMS}"):
+        parse_tables([f"t{i}" for i in range(100_000)])
+    with pytest.raises(InvalidValue, match=f"at most {MAX_LIST_ITEMS}"):
+        parse_tables(",".join(f"t{i}" for i in range(MAX_LIST_ITEMS + 1)))
+    tables = [f"t{i}" for i in range(MAX_LIST_ITEMS)]
+    assert parse_tables(tables) == tables
+    assert parse_tables(["a,b", "b", "A"]) == ["a", "b"]  # duplicates dropped, first order kept

@@ -243,3 +243,35 @@ def test_any_other_bad_request_is_a_provider_error_at_once(llm):
     with pytest.raises(ProviderError, match="HTTP 400"):
         list(stream)
     assert len(llm.chat_requests()) == 1
+
+
+def test_a_cancel_while_the_provider_has_not_begun_to_answer_ends_the_stream_at_once():
+    import socket
+
+    accepted = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def black_hole():  # accepts, reads, never answers
+        conn, _ = listener.accept()
+        held.append(conn)
+        accepted.set()
+
+    threading.Thread(target=black_hole, daemon=True).start()
+    try:
+        base_url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        slow = OpenAICompatibleProvider.from_config({"api_key": "k", "base_url": base_url, "model": "m"},
+                                                    ClientLimits(30, 0, 5))
+        stream = slow.stream([{"role": "user", "content": "hi"}], None, CompletionOptions())
+        finished = threading.Event()
+        pieces = []
+        threading.Thread(target=lambda: (pieces.extend(stream), finished.set()), daemon=True).start()
+        assert accepted.wait(10)
+        started = time.monotonic()
+        stream.close()
+        assert finished.wait(5), "the stream kept waiting for the provider after close()"
+        assert time.monotonic() - started < 2 and pieces == []
+    finally:
+        for conn in held:
+            conn.close()
+        listener.close()

@@ -116,3 +116,19 @@ def test_urls_that_are_not_plain_ascii_http_urls_are_refused(url):
     with pytest.raises(ProviderConfigError) as caught:
         validate_config("ollama", {"model": "m", "endpoint": url})
     assert caught.value.field == "config.endpoint"
+
+
+def test_an_unknown_field_is_named_only_when_it_looks_like_a_field_name():
+    with pytest.raises(ProviderConfigError) as caught:
+        validate_config("ollama", {"model": "m", "sk-CANARY-0123456789abcdef": "x"})
+    assert caught.value.field == "config" and "CANARY" not in str(caught.value)
+    with pytest.raises(ProviderConfigError) as caught:
+        validate_config("ollama", {"model": "m", "temperature": "1"})
+    assert caught.value.field == "config.temperature" and "temperature" in caught.value.message
+
+
+@pytest.mark.parametrize("value", [True, False, float("nan"), float("inf")])
+def test_flags_and_non_finite_numbers_are_not_values(value):
+    with pytest.raises(ProviderConfigError) as caught:
+        validate_config("ollama", {"model": value})
+    assert caught.value.field == "config.model"

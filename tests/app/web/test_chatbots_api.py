@@ -483,7 +483,7 @@ def test_errors_are_json_everywhere(client):
         assert response.is_json and "code" in response.get_json(), response.get_data(as_text=True)
     huge = client.post("/api/v1/admin/ai/chatbots/sync", headers=SERVICE, data=json.dumps({"x": "y" * 9_000_000}),
                        content_type="application/json")
-    assert_error(huge, 413, "REQUEST_ENTITY_TOO_LARGE")
+    assert_error(huge, 413, "MESSAGE_TOO_LARGE")
 
 
 def test_the_web_process_syncs_the_chatbots_directory_at_start(web, workdir):

@@ -93,3 +93,15 @@ def test_a_token_whose_exp_is_not_a_plain_number_is_refused(web, claims):
     status, _h, body = request(web, "/api/v1/ai/chatbots", headers={"Authorization": f"Bearer {token}"})
     assert status == 401 and json.loads(body)["code"] == "AUTH_INVALID"
 
+
+
+def test_werkzeugs_own_refusals_use_the_protocols_codes(database, app_client):
+    client = app_client(database)
+    wrong_method = client.patch("/api/v1/admin/ai/providers")
+    assert wrong_method.status_code == 405 and wrong_method.get_json()["code"] == "METHOD_NOT_ALLOWED"
+    unknown = client.get("/api/v1/no/such/path")
+    assert unknown.status_code == 404 and unknown.get_json()["code"] == "NOT_FOUND"
+    from tests.conftest import TEST_SERVICE_KEY
+    huge = client.post("/api/v1/admin/ai/providers", data=b"x" * (8 * 1024 * 1024 + 1),
+                       headers={"Content-Type": "application/json", "X-Service-Key": TEST_SERVICE_KEY})
+    assert huge.status_code == 413 and huge.get_json()["code"] == "MESSAGE_TOO_LARGE"

@@ -226,3 +226,78 @@ def test_a_key_that_no_longer_opens_is_a_clear_400_until_it_is_sent_again(client
     assert client.post(f"{url}/test", headers=SDK).status_code == 400
     response = client.put(url, headers=SDK, json={"config": {"api_key": "sk-new-key", "deployment_name": "other"}})
     assert response.status_code == 200 and response.get_json()["config"]["deployment_name"] == "other"
+
+
+def test_ids_in_any_uuid_form_reach_the_provider_and_names_never_look_like_ids(client):
+    created = create(client, ollama("formed"))
+    raw = created["id"]
+    for ref in (f"urn:uuid:{raw}", "{" + raw + "}", raw.upper(), raw.replace("-", "")):
+        response = client.get(f"{ROOT}/{ref}", headers=SDK)
+        assert response.status_code == 200 and response.get_json()["id"] == raw
+    for name in (raw, "11111111222243338444555555555555"):
+        response = client.post(ROOT, headers=SDK, json=ollama(name))
+        assert response.status_code == 400 and response.get_json()["field"] == "name"
+
+
+def test_create_refuses_the_mask_as_a_key_and_a_disabled_default(client):
+    body = azure()
+    body["config"]["api_key"] = "***"
+    response = client.post(ROOT, headers=SDK, json=body)
+    assert response.status_code == 400 and response.get_json()["field"] == "config.api_key"
+    create(client, ollama("enabled-one"))
+    response = client.post(ROOT, headers=SDK, json={**ollama("off"), "is_default": True, "enabled": False})
+    assert response.status_code == 400 and response.get_json()["field"] == "enabled"
+    assert [p["name"] for p in listed(client)["providers"] if p["is_default"]] == ["enabled-one"]
+
+
+def test_concurrent_edits_of_one_provider_all_apply(client, app):
+    created = create(client, {"name": "edited", "provider_type": "openai",
+                              "config": {"api_key": "k", "base_url": "http://127.0.0.1:9/v1", "model": "m0"}})
+    url = f"{ROOT}/{created['id']}"
+    edits = [{"config": {"model": "m-new"}}, {"config": {"organization_id": "org-new"}},
+             {"display_name": "Name new"}, {"config": {"api_key": "k-new"}}]
+    barrier = threading.Barrier(len(edits))
+    statuses = []
+
+    def edit(body):
+        local = app.test_client()
+        barrier.wait()
+        statuses.append(local.put(url, headers=SDK, json=body).status_code)
+
+    threads = [threading.Thread(target=edit, args=(body,)) for body in edits]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert statuses == [200] * len(edits)
+    final = client.get(url, headers=SDK).get_json()
+    assert (final["config"]["model"], final["config"]["organization_id"], final["display_name"]) == \
+           ("m-new", "org-new", "Name new")
+    settings = app_settings(app)
+    import psycopg
+
+    from app.providers import admin, repository
+    with psycopg.connect(settings.database_url) as conn:
+        row = repository.get(conn, created["id"])
+        assert admin.full_config(conn, repository.key_box(settings.encryption_key), settings, row)["api_key"] == "k-new"
+
+
+def test_an_edit_racing_a_delete_is_a_404(client, owner_conn, database):
+    import psycopg
+    created = create(client, ollama("doomed"))
+    with psycopg.connect(database.database_url) as deleter:
+        deleter.execute("delete from ai.providers where id = %s", (created["id"],))  # not committed yet
+        outcome = {}
+
+        def edit():
+            outcome["response"] = client.put(f"{ROOT}/{created['id']}", headers=SDK, json={"enabled": False})
+
+        thread = threading.Thread(target=edit)
+        thread.start()
+        from tests.support.processes import wait_until
+        wait_until(lambda: owner_conn.execute(
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock'").fetchone()[0] > 0,
+            10, "the edit to wait for the row")
+        deleter.commit()
+        thread.join(10)
+    assert outcome["response"].status_code == 404

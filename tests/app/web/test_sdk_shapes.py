@@ -408,3 +408,14 @@ def test_the_python_door_reports_an_invalid_spec_value_per_chatbot(database):
     assert report.created == ("good",)
     assert report.to_dict()["errors"] == [
         {"name": "bad", "error": "bad: max_tokens: expected a positive whole number (got 'abc')"}]
+
+
+@pytest.mark.parametrize("raw_description", ['"a\\ud800b"', '"a\\u0000b"'])
+def test_a_spec_description_that_cannot_be_stored_is_a_400_naming_it(client, raw_description):
+    namespace = unique("desc")
+    body = ('{"namespace": "%s", "chatbots": [{"name": "bad", "code": "export default `x`;", "description": %s}]}'
+            % (namespace, raw_description))
+    response = client.post(f"{ADMIN}/sync", headers={**SERVICE, "Content-Type": "application/json"}, data=body)
+    assert response.status_code == 400, response.get_json()
+    assert "description" in response.get_json()["error"]
+    assert client.get(f"{ADMIN}?namespace={namespace}", headers=SERVICE).get_json()["count"] == 0
