@@ -21,6 +21,7 @@ from app.providers.base import (
     ToolCall,
     Usage,
 )
+from app.providers.token_count import estimate_usage
 from app.tools.registry import ToolContext, ToolRegistry
 from workers.cancellation import TurnCancellation
 
@@ -163,7 +164,14 @@ class ToolLoop:
             for piece in stream:
                 if self._cancellation.cancelled:
                     break
-                self._check_deadline()
+                if self._past_deadline():
+                    # The provider is still answering when the turn's time is up (a stream dripping
+                    # just under the read timeout): its failure, not the server's. What it wrote is
+                    # kept, and counted, since the provider charged for it.
+                    model = self._config.options.model or self._provider.model
+                    outcome.usage = outcome.usage + estimate_usage(model, conversation, tools, "".join(outcome.parts),
+                                                                   calls)
+                    raise ProviderError("the answer went on past the turn's time limit (TURN_TIMEOUT_SECONDS)")
                 if isinstance(piece, TextDelta):
                     outcome.parts.append(piece.text)
                     deltas.add(piece.text)
@@ -207,8 +215,11 @@ class ToolLoop:
             raise TurnCancelled()
         self._check_deadline()
 
-    def _check_deadline(self) -> None:
+    def _past_deadline(self) -> bool:
         deadline = self._config.deadline
-        if deadline is not None and time.monotonic() > deadline:
+        return deadline is not None and time.monotonic() > deadline
+
+    def _check_deadline(self) -> None:
+        if self._past_deadline():
             raise TurnTimedOut()
 

@@ -252,3 +252,19 @@ def test_a_provider_that_ignores_max_tokens_is_cut_off():
     with pytest.raises(ProviderError, match="longer than max_tokens"):
         loop.run(USER, [], make_context(events.append, cancellation.token), outcome)
     assert provider.streams[0].closed and 65_536 < len(outcome.text) < 70_000
+
+
+def test_a_provider_still_answering_when_the_turns_time_is_up_is_a_provider_error_that_keeps_and_counts_its_text():
+    loop = None
+
+    def time_runs_out(piece):
+        if piece == TextDelta(" never seen"):  # called before it is handed over: the first was read
+            loop._config = LoopConfig(5, CompletionOptions(), deadline=0.0)
+
+    provider = FakeProvider([TextDelta("first part"), TextDelta(" never seen"), Usage(9, 9)], on_piece=time_runs_out)
+    loop, events, ctx = make_loop(provider)
+    outcome = TurnOutcome()
+    with pytest.raises(ProviderError, match="TURN_TIMEOUT_SECONDS"):
+        loop.run(USER, DEFS, ctx, outcome)
+    assert outcome.text == "first part" and provider.streams[0].closed
+    assert outcome.usage.estimated and outcome.usage.prompt_tokens > 0 and outcome.usage.completion_tokens == 2
