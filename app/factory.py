@@ -6,6 +6,8 @@ import logging
 from flask import Flask
 
 from app.chat.hub import ChatHub
+from app.providers.probe import probe_limits
+from app.providers.selection import ProviderClients
 from app.runtime import Runtime
 from app.web import (
     chatbots_admin,
@@ -39,7 +41,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024
     app.json.sort_keys = False
     runtime = runtime or Runtime(settings, client_name="fluxbase-web", db_session_options=WEB_DB_SESSION)
-    install(app, WebContext(settings=settings, runtime=runtime, chat=ChatHub(runtime)))
+    install(app, WebContext(settings=settings, runtime=runtime, chat=ChatHub(runtime),
+                            provider_probes=ProviderClients(probe_limits(settings))))
 
     errors.init_app(app)
     cors.init_app(app)

@@ -18,9 +18,10 @@ from app.providers import repository as repo
 from app.providers.config_fields import (
     ConfigField,
     ProviderConfigError,
+    check_known,
     validate_fields,
 )
-from app.providers.registry import validate_config
+from app.providers.registry import provider_class, validate_config
 from app.secrets.sealing import SealError, SecretBox
 from config import Settings
 
@@ -108,7 +109,7 @@ def create(conn: psycopg.Connection, box: SecretBox, new: NewProvider) -> repo.P
     provider_type = new.provider_type
     if not isinstance(provider_type, str):
         raise ProviderConfigError("provider_type", "is required (openai, azure or ollama)")
-    if isinstance(new.config, Mapping) and new.config.get("api_key") in MASKS:
+    if isinstance(new.config, Mapping) and _is_mask(new.config.get("api_key")):
         raise ProviderConfigError("config.api_key", "is the mask shown in place of a key: send the key itself")
     config = validate_config(provider_type, new.config)
     if new.is_default and not new.enabled:
@@ -130,8 +131,15 @@ def create(conn: psycopg.Connection, box: SecretBox, new: NewProvider) -> repo.P
 
 
 def change(conn: psycopg.Connection, box: SecretBox, ref: str, changes: ProviderChanges) -> repo.ProviderRow:
-    # Locked until the caller commits: two edits at once apply one after the other, none is lost.
-    row = _writable(conn, ref, lock=True)
+    # The flags lock, then the row, as every writer takes them (no deadlock with a change of default);
+    # held until commit, so two edits at once apply one after the other and none is lost.
+    with conn.transaction():
+        repo.lock_flags(conn)
+        return _change(conn, box, _writable(conn, ref, lock=True), changes)
+
+
+def _change(conn: psycopg.Connection, box: SecretBox, row: repo.ProviderRow,
+            changes: ProviderChanges) -> repo.ProviderRow:
     display_name = row.display_name if changes.display_name is _UNCHANGED else _display_name(
         changes.display_name, default=row.name)
     enabled = row.enabled if changes.enabled is _UNCHANGED else changes.enabled
@@ -141,16 +149,19 @@ def change(conn: psycopg.Connection, box: SecretBox, ref: str, changes: Provider
                        else _embedding_model(changes.embedding_model))
     if changes.config is _UNCHANGED:
         # The key is neither opened nor resealed: a rename works even when the key no longer opens.
-        return repo.update(conn, row, display_name=display_name, enabled=enabled, config=row.config,
-                           api_key_sealed=repo.stored_seal(conn, row.id), embedding_model=embedding_model) or _gone()
+        return _adopt_default(conn, repo.update(
+            conn, row, display_name=display_name, enabled=enabled, config=row.config,
+            api_key_sealed=repo.stored_seal(conn, row.id), embedding_model=embedding_model) or _gone())
     if not isinstance(changes.config, Mapping):
         raise ProviderConfigError("config", "must be an object")
     new_key = changes.config.get("api_key")
     # A new key replaces one that no longer opens; otherwise the stored one must open to be kept.
-    api_key = new_key if isinstance(new_key, str) and new_key and new_key not in MASKS else _stored_key(conn, box, row)
+    check_known(provider_class(row.provider_type).config_fields, changes.config)
+    api_key = new_key if isinstance(new_key, str) and new_key.strip() and not _is_mask(new_key) \
+        else _stored_key(conn, box, row)
     merged = {**row.config, **({"api_key": api_key} if api_key else {})}
     for key, value in changes.config.items():
-        if key == "api_key" and isinstance(value, str) and value in MASKS:
+        if key == "api_key" and _is_mask(value):
             continue
         if value is None or value == "":
             merged.pop(key, None)
@@ -158,8 +169,13 @@ def change(conn: psycopg.Connection, box: SecretBox, ref: str, changes: Provider
             merged[key] = value
     config = validate_config(row.provider_type, merged)
     api_key = config.pop("api_key", None)
-    return repo.update(conn, row, display_name=display_name, enabled=enabled, config=config,
-                       api_key_sealed=repo.seal_key(box, row.id, api_key), embedding_model=embedding_model) or _gone()
+    return _adopt_default(conn, repo.update(
+        conn, row, display_name=display_name, enabled=enabled, config=config,
+        api_key_sealed=repo.seal_key(box, row.id, api_key), embedding_model=embedding_model) or _gone())
+
+
+def _adopt_default(conn: psycopg.Connection, row: repo.ProviderRow) -> repo.ProviderRow:
+    return (repo.default_if_none(conn, row.id) or row) if row.enabled and not row.is_default else row
 
 
 def make_default(conn: psycopg.Connection, ref: str) -> repo.ProviderRow:
@@ -236,6 +252,10 @@ def _gone():
 
 def _enabled_default(conn: psycopg.Connection) -> bool:
     return any(r.is_default and r.enabled for r in repo.list_all(conn))
+
+
+def _is_mask(value: Any) -> bool:
+    return isinstance(value, str) and value.strip() in MASKS
 
 
 def _as_uuid(value: str) -> str | None:

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 Kind = Literal["url", "secret", "model", "deployment", "api_version", "identifier"]
 
 _MAX_TEXT = 2048
-_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+# Field names are lower-case words; a key pasted as a name has digits (hex, base62) and is never repeated.
+_FIELD_NAME = re.compile(r"[a-z][a-z_]{0,31}")
 _PATTERNS: dict[str, tuple[re.Pattern, str]] = {
     "secret": (re.compile(r"[\x21-\x7e]{1,512}"), "must be 1-512 printable characters without spaces"),
     "model": (re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}"),
@@ -80,6 +81,20 @@ def _check_url(key: str, value: str) -> str:
     return value.rstrip("/")
 
 
+def check_known(fields: tuple[ConfigField, ...], keys) -> None:
+    """ProviderConfigError for keys no field declares, whatever their values (null included)."""
+    names = [field.name for field in fields]
+    unknown = sorted(str(key) for key in keys if key not in names)
+    if not unknown:
+        return
+    # Named only when it looks like a field name: a key pasted as a field's name is not repeated.
+    named = [name for name in unknown if _FIELD_NAME.fullmatch(name)]
+    shown = ", ".join(named[:5]) + (" and others" if len(named) < len(unknown) and named else "") \
+        if named else "a field that is not a field name"
+    raise ProviderConfigError(f"config.{named[0]}" if named else "config",
+                              f"unknown field(s): {shown} (allowed: {', '.join(names)})")
+
+
 def validate_fields(fields: tuple[ConfigField, ...], raw: Any) -> dict[str, str]:
     """The validated config: known fields only, defaults filled in, every value a checked string."""
     if raw is None:
@@ -87,14 +102,7 @@ def validate_fields(fields: tuple[ConfigField, ...], raw: Any) -> dict[str, str]
     if not isinstance(raw, Mapping):
         raise ProviderConfigError("config", "must be an object")
     known = {field.name: field for field in fields}
-    unknown = sorted(str(key) for key in raw if key not in known)
-    if unknown:
-        # Named only when it looks like a field name: a key pasted as a field's name is not repeated.
-        named = [name for name in unknown if _FIELD_NAME.fullmatch(name)]
-        shown = ", ".join(named[:5]) + (" and others" if len(named) < len(unknown) and named else "") \
-            if named else "a field that is not a field name"
-        raise ProviderConfigError(f"config.{named[0]}" if named else "config",
-                                  f"unknown field(s): {shown} (allowed: {', '.join(known)})")
+    check_known(fields, raw)
     config: dict[str, str] = {}
     for field in fields:
         key = f"config.{field.name}"

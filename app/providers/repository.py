@@ -57,11 +57,11 @@ CLEAR_EMBEDDINGS = ("UPDATE ai.providers SET use_for_embeddings = false, updated
 SET_EMBEDDINGS = (f"UPDATE ai.providers SET use_for_embeddings = %(on)s, updated_at = now() "
                   f"WHERE id = %(id)s RETURNING {_COLUMNS}")
 DELETE = "DELETE FROM ai.providers WHERE id = %(id)s RETURNING is_default"
-# After the default is deleted the oldest enabled provider (else the oldest) takes over, so there
-# is a default whenever there is a provider.
+# After the default is deleted the oldest enabled provider takes over, so there is a default
+# whenever there is an enabled provider (a disabled one never becomes it).
 PROMOTE = f"""
 UPDATE ai.providers SET is_default = true, updated_at = now()
- WHERE id = (SELECT id FROM ai.providers ORDER BY enabled DESC, created_at, name LIMIT 1)
+ WHERE id = (SELECT id FROM ai.providers WHERE enabled ORDER BY created_at, name LIMIT 1)
 RETURNING {_COLUMNS}"""
 
 
@@ -150,7 +150,7 @@ def insert(conn: psycopg.Connection, *, provider_id: str, name: str, display_nam
         _run(conn, CLEAR_DEFAULT, {"id": provider_id})
     return _row(_run(conn, INSERT, {
         "id": provider_id, "name": name, "display_name": display_name, "provider_type": provider_type,
-        "is_default": make_default or first, "enabled": enabled, "config": Jsonb(dict(config)),
+        "is_default": make_default or (first and enabled), "enabled": enabled, "config": Jsonb(dict(config)),
         "api_key_sealed": api_key_sealed, "embedding_model": embedding_model}).fetchone())
 
 
@@ -186,6 +186,15 @@ def set_for_embeddings(conn: psycopg.Connection, provider_id: str, on: bool) -> 
         if on:
             _run(conn, CLEAR_EMBEDDINGS, {"id": provider_id})
         return _row(_run(conn, SET_EMBEDDINGS, {"id": provider_id, "on": on}).fetchone())
+
+
+def default_if_none(conn: psycopg.Connection, provider_id: str) -> ProviderRow | None:
+    """An enabled provider becomes the default when there is none (the first one was added disabled)."""
+    with conn.transaction():
+        lock_flags(conn)
+        if _run(conn, ANY_DEFAULT).fetchone()["exists"]:
+            return None
+        return _row(_run(conn, SET_DEFAULT, {"id": provider_id}).fetchone())
 
 
 def delete(conn: psycopg.Connection, provider_id: str) -> bool:

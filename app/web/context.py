@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 
 from app.chat.hub import ChatHub
+from app.providers.selection import ProviderClients
 from app.runtime import Runtime
 from config import Settings
 
@@ -17,6 +18,7 @@ class WebContext:
     settings: Settings
     runtime: Runtime
     chat: ChatHub
+    provider_probes: ProviderClients  # clients for the admin API's connection tests, kept per provider version
 
 
 def install(app: Flask, context: WebContext) -> None:

@@ -192,4 +192,4 @@ def test(provider_id: str):
         row = admin.get_provider(conn, settings, provider_id)
         config = admin.full_config(conn, _box(), settings, row)
     # The request to the provider runs after the connection went back to the pool.
-    return probe(settings, row, config).as_dict()
+    return probe(settings, row, config, web_context().provider_probes).as_dict()

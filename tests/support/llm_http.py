@@ -128,6 +128,10 @@ class ScriptHost(Protocol):
 
 class LLMHTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # stop() joins handlers itself, with a deadline
+    # socketserver's default listen backlog is 5: a burst of a hundred turns connecting at once
+    # overflowed it, the dropped SYNs were resent after 1 s and 3 s, and a client with a 3 s
+    # connect timeout failed without ever reaching the server. A real provider's backlog is large.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], llm: ScriptHost) -> None:
         self.llm = llm

@@ -301,3 +301,42 @@ def test_an_edit_racing_a_delete_is_a_404(client, owner_conn, database):
         deleter.commit()
         thread.join(10)
     assert outcome["response"].status_code == 404
+
+
+def test_a_padded_mask_is_still_the_mask(client, app, owner_conn):
+    body = azure("padded")
+    body["config"]["api_key"] = " ***masked*** "
+    assert client.post(ROOT, headers=SDK, json=body).status_code == 400
+    created = create(client, azure("padded"))
+    assert client.put(f"{ROOT}/{created['id']}", headers=SDK, json={"config": {"api_key": "\t*** "}}).status_code == 200
+    settings = app_settings(app)
+    from app.providers import admin, repository
+    row = repository.get(owner_conn, created["id"])
+    assert admin.full_config(owner_conn, repository.key_box(settings.encryption_key), settings, row)["api_key"] == CANARY
+
+
+@pytest.mark.parametrize("pasted", ["c46bfb049d91e2ab2e79797c6cc46489", "sk_live_4f9a1c7e5b2d"])
+def test_a_key_pasted_as_a_field_name_is_not_repeated(client, pasted):
+    response = client.post(ROOT, headers=SDK, json={**ollama("named"), "config": {"model": "m", pasted: "v"}})
+    assert response.status_code == 400 and pasted not in response.get_data(as_text=True)
+
+
+def test_an_unknown_field_is_refused_on_update_whatever_its_value(client):
+    created = create(client, azure("typo"))
+    for value in ("", None, "x"):
+        response = client.put(f"{ROOT}/{created['id']}", headers=SDK, json={"config": {"deploymnt_name": value}})
+        assert response.status_code == 400 and response.get_json()["field"] == "config.deploymnt_name"
+
+
+def test_a_provider_added_disabled_is_not_the_default_until_it_is_enabled(client):
+    first = create(client, {**ollama("sleeper"), "enabled": False})
+    assert first["is_default"] is False
+    enabled = client.put(f"{ROOT}/{first['id']}", headers=SDK, json={"enabled": True}).get_json()
+    assert enabled["is_default"] is True  # enabled with no default anywhere: it becomes the default
+    other = create(client, {**ollama("other"), "enabled": False})
+    client.put(f"{ROOT}/{other['id']}", headers=SDK, json={"enabled": True})
+    assert [p["name"] for p in listed(client)["providers"] if p["is_default"]] == ["sleeper"]
+    # Deleting the default with only disabled providers left leaves no default rather than a disabled one.
+    client.put(f"{ROOT}/{other['id']}", headers=SDK, json={"enabled": False})
+    client.delete(f"{ROOT}/{first['id']}", headers=SDK)
+    assert [p for p in listed(client)["providers"] if p["is_default"] and p["id"] != "FROM_CONFIG"] == []
