@@ -101,7 +101,6 @@ def validate_fields(fields: tuple[ConfigField, ...], raw: Any) -> dict[str, str]
         raw = {}
     if not isinstance(raw, Mapping):
         raise ProviderConfigError("config", "must be an object")
-    known = {field.name: field for field in fields}
     check_known(fields, raw)
     config: dict[str, str] = {}
     for field in fields:
