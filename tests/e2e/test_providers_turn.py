@@ -170,3 +170,4 @@ def test_a_stored_key_that_no_longer_opens_ends_the_turn_with_provider_error(web
     ending = one_turn(web)[-1]
     assert (ending["type"], ending["code"]) == ("error", "PROVIDER_ERROR")
     assert "ENCRYPTION_KEY" in ending["error"] and "sealed" in ending["error"]
+
