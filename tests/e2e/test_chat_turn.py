@@ -30,7 +30,9 @@ def test_text_only_turn(chat, llm):
     assert done["type"] == "done"
     assert done["usage"] == {"prompt_tokens": 120, "completion_tokens": 9, "total_tokens": 129}
     seqs = [e["seq"] for e in events]
-    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) and seqs[0] > started["seq"]
+    # Increasing; not always gap-free: deltas queued behind a slow reader are sent merged, under the
+    # last one's seq (docs/chat.md), so the merged ones' numbers are skipped.
+    assert seqs == sorted(set(seqs)) and seqs[0] > started["seq"]
     assert len({e["message_id"] for e in events}) == 1
     system = llm.last_request().messages[0]
     assert system["role"] == "system"
