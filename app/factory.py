@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.chat.hub import ChatHub
 from app.providers.probe import probe_limits
@@ -38,6 +39,9 @@ WEB_DB_SESSION = "-c lock_timeout=5s -c statement_timeout=30s"
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     app = Flask(__name__)
+    if settings.proxy_depth:
+        # Only as many hops as are trusted: a client can write any X-Forwarded-For it likes.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_depth, x_proto=settings.proxy_depth)
     app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024
     app.json.sort_keys = False
     runtime = runtime or Runtime(settings, client_name="fluxbase-web", db_session_options=WEB_DB_SESSION)

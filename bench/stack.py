@@ -40,6 +40,8 @@ BENCH_BOT = """/**
  * @fluxbase:description Benchmark chatbot
  * @fluxbase:allowed-tables products
  * @fluxbase:max-turns 100000
+ * @fluxbase:rate-limit 600
+ * @fluxbase:daily-limit 100000
  */
 export default `You are a benchmark.`;
 """

@@ -106,6 +106,10 @@ class Settings:
     chatbots_sync_on_start: bool = _setting("CHATBOTS_SYNC_ON_START", "true",
             "Sync CHATBOTS_DIR into the database when the web process starts.", parse_bool)
     log_level: str = _setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR.", parse_log_level)
+    proxy_depth: int = _setting("PROXY_DEPTH", "0",
+            "Trusted reverse proxies in front of the web process (Heroku's router: 1). The client address is "
+            "read that many hops back in X-Forwarded-For; it keys anonymous callers' rate and daily limits.",
+            lambda n, v: parse_int(n, v, 0, 10))
     allowed_origins: tuple[str, ...] = _setting("ALLOWED_ORIGINS", "",
             "Comma list of browser origins allowed on the WebSocket and for CORS. Same-origin and, in "
             "development, localhost are always allowed.", parse_csv)

@@ -140,6 +140,8 @@ TEST_CHATBOT = """/**
  * @fluxbase:allow-unauthenticated {anon}
  * @fluxbase:max-turns {max_turns}
  * @fluxbase:response-language {language}
+ * @fluxbase:rate-limit 600
+ * @fluxbase:daily-limit 100000
  */
 export default `You answer questions about the shop for user {{{{user_id}}}}.`;
 """

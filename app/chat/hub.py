@@ -8,6 +8,7 @@ from functools import cached_property
 from app.chat import turns
 from app.chat.cancel_signal import request_cancel
 from app.chat.feed import Feed
+from app.chat.request_limits import RequestLimits
 from app.jobs import enqueue_turn
 from app.runtime import Runtime
 from app.streaming.bus import StreamBus
@@ -33,6 +34,10 @@ class ChatHub:
     def relay(self) -> Relay:
         with self._lock:
             return Relay.from_url(self.settings.redis_url, on_reconnect=self._catch_up)
+
+    @cached_property
+    def request_limits(self) -> RequestLimits:
+        return RequestLimits(self.runtime.redis)
 
     def enqueue_turn(self, turn_id: str) -> None:
         enqueue_turn(self.runtime.celery, self.runtime.redis, turn_id, self.settings.celery_visibility_timeout)

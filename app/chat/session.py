@@ -13,6 +13,7 @@ from app.chat.feed import Feed
 from app.chat.frames import Auth, Cancel, StartChat, UserMessage, parse_frame
 from app.chat.hub import ChatHub
 from app.chat.outbox import Outbox
+from app.chat.request_limits import caller_identity
 from app.chatbots import repository as chatbots
 from app.chatbots.policy import server_policy
 from app.protocol import Code, ProtocolError
@@ -31,14 +32,17 @@ class _Attached:
     chatbot_name: str
     max_turns: int
     feed: Feed
+    rate_limit: int     # requests per minute, as the server's caps narrowed it
+    daily_limit: int    # requests per UTC day
 
 
 class ChatSession:
-    def __init__(self, hub: ChatHub, principal: Principal, outbox: Outbox):
+    def __init__(self, hub: ChatHub, principal: Principal, outbox: Outbox, *, client_address: str | None = None):
         self._hub = hub
         self._principal = principal
         self._outbox = outbox
         self._attached: dict[str, _Attached] = {}
+        self._identity = caller_identity(principal, client_address)
 
     def handle(self, text: str | bytes) -> None:
         conversation_id = None
@@ -122,7 +126,9 @@ class ChatSession:
         except Exception:
             self._hub.relay.unsubscribe(feed)
             raise
-        self._attached[conversation.id] = _Attached(conversation, chatbot.name, chatbot.config["max_turns"], feed)
+        self._attached[conversation.id] = _Attached(conversation, chatbot.name, chatbot.config["max_turns"], feed,
+                                                    chatbot.config["rate_limit_per_minute"],
+                                                    chatbot.config["daily_request_limit"])
         # chat_started stands just before what follows it: a client that keeps the highest seq it
         # has seen and drops during the replay resumes exactly where the replay stopped.
         seq = replay.events[0]["seq"] - 1 if replay.events else current
@@ -197,6 +203,16 @@ class ChatSession:
             except conversations.ChatbotGone:
                 raise ProtocolError(Code.CHATBOT_NOT_FOUND, conversation_id=request.conversation_id) from None
             conn.commit()
+            # Counted only for a message that starts a turn (a retry refused as TURN_IN_PROGRESS uses
+            # none); a refused one is taken back before it is queued: nothing stays stored, no model is asked.
+            try:
+                self._hub.request_limits.check(attached.conversation.chatbot_id, self._identity,
+                                               per_minute=attached.rate_limit, per_day=attached.daily_limit,
+                                               conversation_id=request.conversation_id)
+            except Exception:
+                conversations.withdraw_turn(conn, turn)
+                conn.commit()
+                raise
         # Enqueued only after the user message is committed: the worker must find it.
         try:
             self._hub.enqueue_turn(turn.id)

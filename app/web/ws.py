@@ -46,7 +46,8 @@ def init_app(app: Flask) -> None:
 
     @sock.route(WS_PATH)
     def chat_socket(ws):
-        _serve(ws, web_context().chat, request.environ["fluxbase.principal"])
+        # remote_addr is the client's own address behind PROXY_DEPTH trusted proxies (ProxyFix).
+        _serve(ws, web_context().chat, request.environ["fluxbase.principal"], request.remote_addr)
 
 
 def _refuse_bad_handshake():
@@ -63,7 +64,7 @@ def _refuse_bad_handshake():
     return None
 
 
-def _serve(ws, hub: ChatHub, principal) -> None:
+def _serve(ws, hub: ChatHub, principal, client_address: str | None) -> None:
     try:
         # Without it the first deltas of a stream wait ~40 ms on delayed ACKs.
         ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -80,7 +81,7 @@ def _serve(ws, hub: ChatHub, principal) -> None:
             pass
 
     outbox = Outbox(ws.send, overflow, hub.settings.ws_send_queue)
-    session = ChatSession(hub, principal, outbox)
+    session = ChatSession(hub, principal, outbox, client_address=client_address)
     try:
         while not outbox.closed:
             frame = ws.receive()
