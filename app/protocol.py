@@ -70,7 +70,7 @@ _SPECS = (
     ErrorSpec(Code.NO_SESSION, "No active chat session", 409, fixed=True, when="a frame for a conversation not started on this socket"),
     ErrorSpec(Code.TURN_IN_PROGRESS, "A turn is already in progress for this conversation", 409, when="a message while the previous turn still runs"),
     ErrorSpec(Code.TURN_LIMIT, "Conversation turn limit reached", 429, fixed=True, when="@fluxbase:max-turns reached"),
-    ErrorSpec(Code.RATE_LIMIT_EXCEEDED, "Rate limit exceeded", 429, fixed=True, when="more than @fluxbase:rate-limit requests in the last minute"),
+    ErrorSpec(Code.RATE_LIMIT_EXCEEDED, "Rate limit exceeded", 429, fixed=True, when="more than @fluxbase:rate-limit requests in the last minute; with `limit: \"frames\"` a socket over WS_FRAMES_PER_SECOND, with `limit: \"conversations\"` a caller over CONVERSATIONS_PER_MINUTE"),
     ErrorSpec(Code.DAILY_LIMIT_EXCEEDED, "Daily limit exceeded", 429, fixed=True, when="more than @fluxbase:daily-limit requests since 00:00 UTC"),
     ErrorSpec(Code.TOKEN_BUDGET_EXCEEDED, "Token budget exceeded", 429, fixed=True, when="@fluxbase:token-budget tokens used since 00:00 UTC"),
     ErrorSpec(Code.NO_PROVIDER, "No AI provider configured", 503, fixed=True, when="no provider for this chatbot"),

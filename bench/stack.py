@@ -82,7 +82,9 @@ def running_stack(worker_concurrency: int = 100, web_workers: int = 1, *, web_wo
         env = {**os.environ, "DATABASE_URL": pg.url("bench"), "REDIS_URL": rd.url, "DATA_DIR": str(root / "data"),
                "OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "bench-key", "OPENAI_MODEL": "bench",
                "LLM_MAX_RETRIES": "0", "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT),
-               "CHATBOTS_DIR": str(ROOT / "chatbots"), "WORKER_CONCURRENCY": str(worker_concurrency)}
+               "CHATBOTS_DIR": str(ROOT / "chatbots"), "WORKER_CONCURRENCY": str(worker_concurrency),
+               # One benchmark user opens every socket's conversation at once.
+               "CONVERSATIONS_PER_MINUTE": "100000", "WS_FRAMES_PER_SECOND": "10000"}
         args = list(web_args)
         if web_worker_connections is not None:
             env["WEB_WORKER_CONNECTIONS"] = str(web_worker_connections)

@@ -168,6 +168,14 @@ class Settings:
     ws_ping_seconds: int = _setting("WS_PING_SECONDS", "25",
             "Server ping interval on the WebSocket; a client that answers no ping for two intervals is closed.",
             lambda n, v: parse_int(n, v, 1, 300))
+    ws_frames_per_second: int = _setting("WS_FRAMES_PER_SECOND", "20",
+            "Frames one socket may send per second (bursts of twice that); past it a frame is refused with "
+            "RATE_LIMIT_EXCEEDED and `retry_after`, before it costs anything.",
+            lambda n, v: parse_int(n, v, 1, 10_000))
+    conversations_per_minute: int = _setting("CONVERSATIONS_PER_MINUTE", "30",
+            "New conversations one caller may start per minute, across sockets and web processes (resuming "
+            "one is not counted); past it `start_chat` gets RATE_LIMIT_EXCEEDED with `retry_after`.",
+            lambda n, v: parse_int(n, v, 1, 100_000))
     ws_send_queue: int = _setting("WS_SEND_QUEUE", "2000",
             "Events buffered per socket; a client that falls further behind is closed.",
             lambda n, v: parse_int(n, v, 10, 10**6))

@@ -81,6 +81,10 @@ def base_env(workdir, postgres, redis_server, llm) -> dict[str, str]:
         "OPENAI_MODEL": "scripted-model",
         "LLM_TIMEOUT_SECONDS": "3",
         "LLM_MAX_RETRIES": "0",
+        # Tests open hundreds of conversations and flood sockets on purpose; the limits on both are
+        # tested on stacks of their own (tests/e2e/test_request_limits.py).
+        "CONVERSATIONS_PER_MINUTE": "100000",
+        "WS_FRAMES_PER_SECOND": "10000",
         "CHATBOTS_DIR": str(ROOT / "chatbots"),
         "LOG_LEVEL": "INFO",
         "PYTHONPATH": str(ROOT),

@@ -58,3 +58,11 @@ class RequestLimits:
             midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
             raise ProtocolError(Code.DAILY_LIMIT_EXCEEDED, conversation_id=conversation_id,
                                 retry_after=max(1, math.ceil((midnight - now).total_seconds())))
+
+    def check_new_conversation(self, identity: str, *, per_minute: int) -> None:
+        """Counts one new conversation of this caller (any chatbot), or RATE_LIMIT_EXCEEDED."""
+        minute = RateLimitItemPerMinute(per_minute)
+        if not self._per_minute.hit(minute, "conversations", identity):
+            stats = self._per_minute.get_window_stats(minute, "conversations", identity)
+            raise ProtocolError(Code.RATE_LIMIT_EXCEEDED, retry_after=max(1, math.ceil(stats.reset_time - time.time())),
+                                limit="conversations")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from app import protocol
 from app.auth.tokens import AuthError, Principal, verify
 from app.chat import conversations, records, turns
 from app.chat.feed import Feed
+from app.chat.frame_budget import FrameBudget
 from app.chat.frames import Auth, Cancel, StartChat, UserMessage, parse_frame
 from app.chat.hub import ChatHub
 from app.chat.outbox import Outbox
@@ -43,10 +45,15 @@ class ChatSession:
         self._outbox = outbox
         self._attached: dict[str, _Attached] = {}
         self._identity = caller_identity(principal, client_address)
+        self._frames = FrameBudget(hub.settings.ws_frames_per_second)
 
     def handle(self, text: str | bytes) -> None:
         conversation_id = None
         try:
+            wait = self._frames.take()
+            if wait is not None:
+                raise ProtocolError(Code.RATE_LIMIT_EXCEEDED, retry_after=max(1, math.ceil(wait)),
+                                    limit="frames")
             request = parse_frame(text, self._hub.settings.ws_max_frame_bytes)
             conversation_id = getattr(request, "conversation_id", None)
             if isinstance(request, Auth):
@@ -115,6 +122,10 @@ class ChatSession:
         # conversation is stored only then, so a start_chat refused here leaves nothing behind.
         self._hub.relay.subscribe(feed)
         try:
+            if found is None:
+                # Each costs a row that outlives the socket: a caller may not create them without end.
+                self._hub.request_limits.check_new_conversation(
+                    self._identity, per_minute=self._hub.settings.conversations_per_minute)
             conversation = found or self._create(chatbot, conversation_id)
             current, after = self._position(conversation, request.last_seq)
             replay = bus.replay(conversation.id, after) if resumed else Replay([], True)

@@ -42,3 +42,23 @@ def test_61_concurrent_messages_against_rate_limit_60_start_exactly_60_turns(web
     finally:
         for client in clients:
             client.close()
+
+
+def test_a_flooding_socket_and_a_caller_opening_conversations_without_end_are_refused(base_env, workdir, llm):
+    from tests.support.stack import isolated_stack
+
+    with isolated_stack(base_env, workdir, "abuse-limits",
+                        env={"WS_FRAMES_PER_SECOND": "5", "CONVERSATIONS_PER_MINUTE": "3"}) as running:
+        client = ChatClient(running.web, token_for(ALICE))
+        try:
+            started = [client.start_chat("shop", namespace="tests") for _ in range(4)]
+            assert [s["type"] for s in started[:3]] == ["chat_started"] * 3
+            assert (started[3]["code"], started[3]["limit"]) == ("RATE_LIMIT_EXCEEDED", "conversations")
+            for _ in range(30):
+                client.send({"type": "cancel", "conversation_id": str(uuid.uuid4())})
+            answers = [client.recv(10) for _ in range(30)]
+            flooded = [a for a in answers if a.get("limit") == "frames"]
+            assert flooded and all(a["code"] == "RATE_LIMIT_EXCEEDED" and a["retry_after"] >= 1 for a in flooded)
+            assert len(flooded) >= 30 - 10  # at most the burst went through
+        finally:
+            client.close()

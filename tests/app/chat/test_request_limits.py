@@ -75,3 +75,27 @@ def test_anonymous_callers_are_told_apart_by_key_and_address_and_users_by_id():
     user = Principal("authenticated", "a11ce000-0000-4000-8000-000000000001", {})
     assert caller_identity(user, "10.0.0.1") == caller_identity(user, "10.9.9.9") == \
            "user:a11ce000-0000-4000-8000-000000000001"
+
+
+def test_new_conversations_per_caller_are_limited_across_chatbots(client):
+    limits, who = RequestLimits(client), f"user:{uuid.uuid4()}"
+    for _ in range(3):
+        limits.check_new_conversation(who, per_minute=3)
+    with pytest.raises(ProtocolError) as refused:
+        limits.check_new_conversation(who, per_minute=3)
+    assert refused.value.code == Code.RATE_LIMIT_EXCEEDED and refused.value.extra == {"limit": "conversations"}
+    limits.check_new_conversation(f"user:{uuid.uuid4()}", per_minute=3)
+
+
+def test_a_socket_may_send_a_burst_then_its_rate():
+    from app.chat.frame_budget import FrameBudget
+
+    now = [100.0]
+    budget = FrameBudget(5, clock=lambda: now[0])
+    assert [budget.take() for _ in range(10)] == [None] * 10  # a burst of twice the rate
+    wait = budget.take()
+    assert wait is not None and 0 < wait <= 0.2
+    now[0] += 0.2
+    assert budget.take() is None and budget.take() is not None
+    now[0] += 60
+    assert [budget.take() for _ in range(10)] == [None] * 10 and budget.take() is not None  # never above the burst
