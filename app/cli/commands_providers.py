@@ -7,7 +7,6 @@ variable `--api-key-env` names, or from standard input with `--api-key-stdin`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from rich.markup import escape
@@ -20,6 +19,7 @@ from app.providers.config_fields import ProviderConfigError
 from app.providers.probe import probe
 from app.providers.registry import provider_types
 from app.providers.repository import key_box
+from config import environment
 
 out = make_console()
 err = make_console(stderr=True)
@@ -99,7 +99,7 @@ def _api_key(args) -> str | None:
     if args.api_key_env and args.api_key_stdin:
         raise ProviderConfigError("config.api_key", "give --api-key-env or --api-key-stdin, not both")
     if args.api_key_env:
-        value = os.environ.get(args.api_key_env)
+        value = environment.named_variable(args.api_key_env)
         if value is None:
             raise ProviderConfigError("config.api_key", f"environment variable {args.api_key_env} is not set")
         if not value.strip():

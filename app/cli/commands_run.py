@@ -15,6 +15,7 @@ from app.cli.supervise.errors import SupervisorError
 from app.cli.supervise.processes import running_pid
 from app.cli.supervise.procfile import PROJECT_ROOT, read_procfile, select_processes
 from app.cli.supervise.supervisor import Supervisor, start_background, stop_running
+from config import environment
 
 out = make_console()
 
@@ -39,7 +40,7 @@ def add_parsers(sub) -> None:
 
 
 def _child_env(settings) -> dict[str, str]:
-    env = dict(os.environ)
+    env = environment.inherited()
     # The processes find gunicorn, celery and fluxbase next to this interpreter, and agree on DATA_DIR
     # whatever their working directory.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', os.defpath)}"
