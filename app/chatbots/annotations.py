@@ -121,7 +121,7 @@ def apply_annotations(lines: Sequence[AnnotationLine], where: str, *, doc_line: 
     """Validate a file's annotation lines; the first problem raises ChatbotDefinitionError.
 
     `fallbacks` holds values, keyed like `Annotation.key` and already validated, for annotations
-    the lines do not give (a sync payload's spec keys, `sync_service.spec_values`): a line always
+    the lines do not give (a sync payload's spec keys, `spec_payload.spec_values`): a line always
     wins, a fallback only fills a gap. Without it the file is read exactly as written.
     """
     values: dict[str, Any] = {}

@@ -49,12 +49,7 @@ from typing import Any
 import psycopg
 
 from app.chatbots import repository as repo
-from app.chatbots.annotations import (
-    ANNOTATIONS,
-    ConfigError,
-    InvalidValue,
-    validate_config,
-)
+from app.chatbots.annotations import ConfigError
 from app.chatbots.discovery import (
     DEFAULT_NAMESPACE,
     MAX_FILE_BYTES,
@@ -62,12 +57,13 @@ from app.chatbots.discovery import (
     scan_chatbots,
 )
 from app.chatbots.spec import is_valid_name, parse_chatbot, tool_warnings
+from app.chatbots.spec_payload import spec_values
 from app.chatbots.tsparse import ChatbotDefinitionError
 from app.db.connect import connect_owner
 from app.tools.registry import ToolRegistry, default_registry
 from config import Settings
 
-__all__ = ["SPEC_ANNOTATIONS", "SPEC_IGNORED", "SyncReport", "spec_values", "sync_directory", "sync_on_start",
+__all__ = ["SyncReport", "sync_directory", "sync_on_start",
            "sync_payload"]
 
 log = logging.getLogger(__name__)
@@ -75,46 +71,6 @@ log = logging.getLogger(__name__)
 # Any constant works; every process that syncs must use the same one. ("FbCb")
 _SYNC_LOCK_KEY = 0x46624362
 _KINDS = ("created", "updated", "deleted", "unchanged")
-
-# Keys of the SDK's ChatbotSpec (Fluxbase sdk/src/types.ts) that map onto an annotation: key -> annotation name.
-SPEC_ANNOTATIONS: Mapping[str, str] = {
-    "description": "description", "is_public": "public",
-    "allowed_tables": "allowed-tables", "allowed_operations": "allowed-operations",
-    "allowed_schemas": "allowed-schemas", "max_tokens": "max-tokens", "temperature": "temperature",
-    "persist_conversations": "persist-conversations", "conversation_ttl_hours": "conversation-ttl",
-    "max_conversation_turns": "max-turns", "rate_limit_per_minute": "rate-limit",
-    "daily_request_limit": "daily-limit", "daily_token_budget": "token-budget",
-    "allow_unauthenticated": "allow-unauthenticated",
-}
-# Keys Fluxbase's clients send that mean nothing here, with the JSON type each must have. `is_bundled`
-# is not in ChatbotSpec, but Fluxbase's CLI sends it with `original_code` when it bundled the code.
-SPEC_IGNORED: Mapping[str, type] = {"enabled": bool, "original_code": str, "is_pre_bundled": bool, "is_bundled": bool}
-
-
-def spec_values(item: Mapping[str, Any]) -> dict[str, Any]:
-    """The annotation values a payload item's spec keys give, keyed like `Annotation.key`.
-
-    Each value is validated and normalised exactly like its annotation (`"20/min"`, `"yes"` and
-    `"a, b"` included). A missing or null key gives nothing. Raises ConfigError naming the spec key.
-    """
-    values: dict[str, Any] = {}
-    for key, annotation in SPEC_ANNOTATIONS.items():
-        value = item.get(key)
-        if value is None:
-            continue
-        row = ANNOTATIONS[annotation]
-        if row.top_level:
-            try:
-                values[row.key] = row.parse(value)
-            except InvalidValue as exc:
-                raise ConfigError(key, str(exc)) from None
-        else:
-            try:
-                values.update(validate_config({row.key: value}))
-            except ConfigError as exc:
-                raise ConfigError(key, exc.message) from None
-    return values
-
 
 @dataclass(frozen=True)
 class SyncReport:

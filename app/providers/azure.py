@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import openai
 
-from app.providers.config_fields import ConfigField, validate_fields
+from app.providers.config_fields import ConfigField
 from app.providers.openai_compatible import OpenAICompatibleProvider, OpenAIConfig
 
 DEFAULT_API_VERSION = "2024-02-15-preview"
@@ -18,10 +18,6 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
         ConfigField("deployment_name", "deployment", required=True),
         ConfigField("api_version", "api_version", default=DEFAULT_API_VERSION),
     )
-
-    @classmethod
-    def validate_config(cls, raw) -> dict[str, str]:
-        return validate_fields(cls.config_fields, raw)
 
     @classmethod
     def from_config(cls, config, limits, *, name: str = "azure") -> AzureOpenAIProvider:

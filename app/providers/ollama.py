@@ -2,7 +2,7 @@
 (prompt_eval_count, eval_count) as the usage chunk's prompt_tokens and completion_tokens."""
 from __future__ import annotations
 
-from app.providers.config_fields import ConfigField, validate_fields
+from app.providers.config_fields import ConfigField
 from app.providers.openai_compatible import OpenAICompatibleProvider, OpenAIConfig
 
 DEFAULT_ENDPOINT = "http://localhost:11434"
@@ -16,10 +16,6 @@ class OllamaProvider(OpenAICompatibleProvider):
         ConfigField("endpoint", "url", default=DEFAULT_ENDPOINT),
         ConfigField("model", "model", required=True),
     )
-
-    @classmethod
-    def validate_config(cls, raw) -> dict[str, str]:
-        return validate_fields(cls.config_fields, raw)
 
     @classmethod
     def from_config(cls, config, limits, *, name: str = "ollama") -> OllamaProvider:

@@ -254,8 +254,10 @@ class OpenAICompatibleProvider:
     @classmethod
     def validate_config(cls, raw) -> dict[str, str]:
         config = validate_fields(cls.config_fields, raw)
-        # A self-hosted server often takes no key; OpenAI's own API always does.
-        if "api_key" not in config and urlsplit(config["base_url"]).hostname == urlsplit(OPENAI_BASE_URL).hostname:
+        # A self-hosted server often takes no key; OpenAI's own API always does. (Types whose config
+        # has no base_url, Azure and Ollama, require or need no key by their fields alone.)
+        base_url = config.get("base_url")
+        if "api_key" not in config and base_url and urlsplit(base_url).hostname == urlsplit(OPENAI_BASE_URL).hostname:
             raise ProviderConfigError("config.api_key", "is required for api.openai.com")
         return config
 

@@ -22,13 +22,8 @@ from app.chatbots import repository as repo
 from app.chatbots.annotations import ConfigError, validate_config
 from app.chatbots.policy import server_policy
 from app.chatbots.spec import is_valid_name
-from app.chatbots.sync_service import (
-    SPEC_ANNOTATIONS,
-    SPEC_IGNORED,
-    spec_values,
-    sync_directory,
-    sync_payload,
-)
+from app.chatbots.spec_payload import SPEC_ANNOTATIONS, SPEC_IGNORED, spec_values
+from app.chatbots.sync_service import sync_directory, sync_payload
 from app.protocol import Code, ProtocolError
 from app.tools.registry import default_registry
 from app.web.auth import require_admin

@@ -251,7 +251,7 @@ def test_malformed_annotation_line():
 
 
 def test_fallbacks_fill_in_only_what_the_file_does_not_say():
-    # What a sync payload's spec keys become (sync_service.spec_values): annotation keys, validated values.
+    # What a sync payload's spec keys become (spec_payload.spec_values): annotation keys, validated values.
     fallbacks = {"description": "from the spec", "is_public": False, "max_tokens": 2000, "temperature": 0.3,
                  "allowed_tables": ["orders"]}
     code = "/**\n * Title\n * @fluxbase:max-tokens 100\n */\nexport default `p`;"
