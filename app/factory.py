@@ -13,10 +13,13 @@ from app.runtime import Runtime
 from app.web import (
     chatbots_admin,
     chatbots_public,
+    conversations_admin,
+    conversations_public,
     cors,
     errors,
     health,
     providers_admin,
+    usage_admin,
     ws,
 )
 from app.web.context import WebContext, install, web_context
@@ -54,6 +57,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     app.register_blueprint(chatbots_public.bp)
     app.register_blueprint(chatbots_admin.bp)
     app.register_blueprint(providers_admin.bp)
+    app.register_blueprint(conversations_public.bp)
+    app.register_blueprint(conversations_admin.bp)
+    app.register_blueprint(usage_admin.bp)
     ws.init_app(app)
     return app
 

@@ -12,9 +12,13 @@ from config import Settings
 
 RUN_TURN = "fluxbase.run_turn"
 HOUSEKEEPING = "fluxbase.housekeeping"
+EXPIRE_CONVERSATIONS = "fluxbase.expire_conversations"
 QUEUE = "fluxbase"
 # Beat's period for housekeeping (abandoned turns, lost endings).
 HOUSEKEEPING_SECONDS = 15.0
+# Beat's period for deleting expired conversations (workers/expiry.py); they read as absent from
+# the moment they expire, this only frees their storage.
+EXPIRY_SECONDS = 30.0
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -53,6 +57,7 @@ def make_celery(settings: Settings) -> Celery:
         timezone="UTC",
         beat_schedule={
             "housekeeping": {"task": HOUSEKEEPING, "schedule": HOUSEKEEPING_SECONDS},
+            "expire-conversations": {"task": EXPIRE_CONVERSATIONS, "schedule": EXPIRY_SECONDS},
         },
         task_time_limit=settings.turn_timeout_seconds + 60,
     )

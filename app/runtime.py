@@ -66,7 +66,8 @@ class Runtime:
     @cached_property
     def bus(self) -> StreamBus:
         return StreamBus(self.redis, max_events=self.settings.stream_replay_events,
-                         ttl_seconds=self.settings.stream_replay_ttl_seconds)
+                         ttl_seconds=self.settings.stream_replay_ttl_seconds,
+                         replay_result_bytes=self.settings.stream_replay_result_bytes)
 
     @cached_property
     def celery(self):

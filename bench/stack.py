@@ -42,6 +42,7 @@ BENCH_BOT = """/**
  * @fluxbase:max-turns 100000
  * @fluxbase:rate-limit 600
  * @fluxbase:daily-limit 100000
+ * @fluxbase:token-budget 10000000
  */
 export default `You are a benchmark.`;
 """

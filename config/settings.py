@@ -145,8 +145,9 @@ class Settings:
     sql_max_bytes: int = _setting("SQL_MAX_BYTES", "1048576", "Bytes of result data kept per query.",
             lambda n, v: parse_int(n, v, 1024, 64 * 1048576))
     turn_result_bytes: int = _setting("TURN_RESULT_BYTES", "8388608",
-            "Bytes of query and tool result data one turn sends to clients (and keeps for replay); later results "
-            "arrive without their rows (`truncated`).", lambda n, v: parse_int(n, v, 65536, 1024 * 1048576))
+            "Bytes of query and tool result data one turn sends to clients; later results arrive without their "
+            "rows (`truncated`). The replay buffer keeps less (STREAM_REPLAY_RESULT_BYTES per query result).",
+            lambda n, v: parse_int(n, v, 65536, 1024 * 1048576))
     model_sample_rows: int = _setting("MODEL_SAMPLE_ROWS", "5",
             "Rows of a query result shown to the model (the client gets them all).",
             lambda n, v: parse_int(n, v, 0, 100))
@@ -176,6 +177,10 @@ class Settings:
             "New conversations one caller may start per minute, across sockets and web processes (resuming "
             "one is not counted); past it `start_chat` gets RATE_LIMIT_EXCEEDED with `retry_after`.",
             lambda n, v: parse_int(n, v, 1, 100_000))
+    ephemeral_conversation_grace_seconds: int = _setting("EPHEMERAL_CONVERSATION_GRACE_SECONDS", "300",
+            "How long a conversation of a chatbot without `@fluxbase:persist-conversations` outlives the last "
+            "socket holding it (or its last turn), for reconnects; then it is gone, messages included "
+            "(docs/conversations.md).", lambda n, v: parse_int(n, v, 1, 86_400))
     ws_send_queue: int = _setting("WS_SEND_QUEUE", "2000",
             "Events buffered per socket; a client that falls further behind is closed.",
             lambda n, v: parse_int(n, v, 10, 10**6))
@@ -184,6 +189,10 @@ class Settings:
     stream_replay_ttl_seconds: int = _setting("STREAM_REPLAY_TTL_SECONDS", "86400",
             "How long a conversation's replay buffer outlives its last event.",
             lambda n, v: parse_int(n, v, 60, 30 * 86400))
+    stream_replay_result_bytes: int = _setting("STREAM_REPLAY_RESULT_BYTES", "65536",
+            "Bytes of a `query_result`'s rows kept in the replay buffer: live clients get every row, a resume "
+            "gets as many whole rows as fit, marked `replay_truncated` with `rows_kept`.",
+            lambda n, v: parse_int(n, v, 0, 1024 * 1048576))
     turn_timeout_seconds: int = _setting("TURN_TIMEOUT_SECONDS", "300",
             "Longest a turn may run before it is stopped with an error.", lambda n, v: parse_int(n, v, 10, 3600))
     celery_visibility_timeout: int = _setting("CELERY_VISIBILITY_TIMEOUT", "900",

@@ -146,6 +146,7 @@ TEST_CHATBOT = """/**
  * @fluxbase:response-language {language}
  * @fluxbase:rate-limit 600
  * @fluxbase:daily-limit 100000
+ * @fluxbase:token-budget 10000000
  */
 export default `You answer questions about the shop for user {{{{user_id}}}}.`;
 """

@@ -5,6 +5,7 @@ an `emit` callable for client events and a cancellation object.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from app.providers.base import (
 from app.providers.token_count import estimate_usage
 from app.tools.registry import ToolContext, ToolRegistry
 from workers.cancellation import TurnCancellation
+from workers.token_allowance import TurnAllowance
 
 MAX_PARALLEL_TOOLS = 8
 # Calls run per model round; the model is told about the rest. Without a cap one round of 50
@@ -36,6 +38,8 @@ DELTA_BATCH_SECONDS = 0.002
 # ignores max_tokens is cut off instead of streaming without end.
 CHARS_PER_TOKEN_LIMIT = 16
 MIN_ANSWER_CHARS = 65_536
+# A chatbot's max-tokens always has a value; this is only for options built without one.
+DEFAULT_MAX_TOKENS = 4096
 
 
 class TurnCancelled(Exception):
@@ -69,6 +73,7 @@ class LoopConfig:
     max_rounds: int
     options: CompletionOptions
     deadline: float | None = None  # time.monotonic() value
+    allowance: TurnAllowance | None = None  # the daily token budget; None: not metered
 
 
 class DeltaBatcher:
@@ -153,13 +158,34 @@ class ToolLoop:
     def _stream_once(self, conversation: list[dict], tools: list[dict] | None,
                      outcome: TurnOutcome) -> tuple[str, list[ToolCall]]:
         self._check_cancelled()
-        stream = self._provider.stream(conversation, tools, self._config.options)
+        options = self._config.options
+        allowance = self._config.allowance
+        if allowance is None:
+            return self._call_model(conversation, tools, outcome, options)
+        # Raises TOKEN_BUDGET_EXCEEDED before the call; a later round's refusal keeps what earlier ones produced.
+        grant = allowance.reserve(conversation, tools, options.max_tokens or DEFAULT_MAX_TOKENS)
+        spent_before = outcome.usage.total_tokens
+        calls: list[ToolCall] = []
+        try:
+            return self._call_model(conversation, tools, outcome,
+                                    dataclasses.replace(options, max_tokens=grant.max_tokens), calls)
+        finally:
+            spent = outcome.usage.total_tokens - spent_before
+            if not spent and (outcome.parts or calls):
+                # Cut off before the provider reported usage (a cancel, a broken stream): it still charged.
+                model = options.model or self._provider.model
+                spent = estimate_usage(model, conversation, tools, outcome.text, calls).total_tokens
+            allowance.settle(grant, spent)
+
+    def _call_model(self, conversation: list[dict], tools: list[dict] | None, outcome: TurnOutcome,
+                    options: CompletionOptions, calls: list[ToolCall] | None = None) -> tuple[str, list[ToolCall]]:
+        stream = self._provider.stream(conversation, tools, options)
         unregister = self._cancellation.on_cancel(stream.close)
         outcome.parts = []
         written = 0
-        limit = max(MIN_ANSWER_CHARS, (self._config.options.max_tokens or 0) * CHARS_PER_TOKEN_LIMIT)
+        limit = max(MIN_ANSWER_CHARS, (options.max_tokens or 0) * CHARS_PER_TOKEN_LIMIT)
         deltas = DeltaBatcher(self._emit, DELTA_BATCH_SECONDS)
-        calls: list[ToolCall] = []
+        calls = [] if calls is None else calls
         try:
             for piece in stream:
                 if self._cancellation.cancelled:
@@ -168,7 +194,7 @@ class ToolLoop:
                     # The provider is still answering when the turn's time is up (a stream dripping
                     # just under the read timeout): its failure, not the server's. What it wrote is
                     # kept, and counted, since the provider charged for it.
-                    model = self._config.options.model or self._provider.model
+                    model = options.model or self._provider.model
                     outcome.usage = outcome.usage + estimate_usage(model, conversation, tools, "".join(outcome.parts),
                                                                    calls)
                     raise ProviderError("the answer went on past the turn's time limit (TURN_TIMEOUT_SECONDS)")

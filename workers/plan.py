@@ -16,7 +16,7 @@ from psycopg import Connection
 
 from app.chat.records import StoredMessage, TurnContext
 from app.chat.templates import load_settings, render
-from app.chat.turns import history
+from app.chat.turns import history, quota_key
 from app.chatbots import repository as chatbots
 from app.chatbots.policy import server_policy
 from app.protocol import Code, ProtocolError
@@ -44,6 +44,8 @@ class TurnLimits:
     max_tool_rounds: int
     deadline: float             # time.monotonic() value
     max_tokens: int
+    daily_tokens: int           # @fluxbase:token-budget
+    quota_key: str              # whose budget: see app/chat/request_limits.py caller_identity
 
 
 @dataclass(frozen=True)
@@ -100,4 +102,10 @@ def build_plan(conn: Connection, services: WorkerServices, started: TurnContext)
                                   temperature=config["temperature"]),
         limits=TurnLimits(max_tool_rounds=settings.max_tool_rounds,
                           deadline=time.monotonic() + settings.turn_timeout_seconds,
-                          max_tokens=config["max_tokens"]))
+                          max_tokens=config["max_tokens"], daily_tokens=config["daily_token_budget"],
+                          quota_key=quota_key(conn, turn.id) or _fallback_quota_key(conversation)))
+
+
+def _fallback_quota_key(conversation) -> str:
+    # A turn queued before its key was recorded: the user, or (anonymous) its conversation alone.
+    return f"user:{conversation.user_id}" if conversation.user_id else f"conversation:{conversation.id}"

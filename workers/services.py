@@ -8,6 +8,7 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from app.chat.schema import SchemaCache
+from app.chat.token_budget import TokenBudget
 from app.chat.turns import renew_leases
 from app.db.connect import owner_pool
 from app.providers.base import Provider
@@ -62,6 +63,10 @@ class WorkerServices:
     @cached_property
     def schema_cache(self) -> SchemaCache:
         return SchemaCache(self.settings.schema_cache_seconds)
+
+    @cached_property
+    def token_budget(self) -> TokenBudget:
+        return TokenBudget.for_turns(self.runtime.redis, self.settings.turn_timeout_seconds)
 
     @cached_property
     def cancel_hub(self) -> CancelHub:

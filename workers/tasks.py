@@ -4,9 +4,10 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
-from app.jobs import HOUSEKEEPING, RUN_TURN
+from app.jobs import EXPIRE_CONVERSATIONS, HOUSEKEEPING, RUN_TURN
 from app.worker_presence import Heartbeat
 from config import Settings
+from workers.expiry import expire_conversations
 from workers.housekeeping import run_housekeeping
 from workers.services import WorkerServices, worker_runtime
 from workers.turn import execute_turn
@@ -18,6 +19,10 @@ def register_tasks(celery: Celery, settings: Settings) -> None:
     @celery.task(name=HOUSEKEEPING)
     def housekeeping() -> dict:
         return run_housekeeping(services, celery)
+
+    @celery.task(name=EXPIRE_CONVERSATIONS)
+    def expire() -> int:
+        return expire_conversations(services.runtime.db, services.bus)
 
     @celery.task(name=RUN_TURN, acks_late=True, reject_on_worker_lost=True)
     def run_turn(turn_id: str) -> None:

@@ -30,6 +30,7 @@ from workers.endings import Ending, ending_for, publish_recovered, success, unst
 from workers.loop import LoopConfig, ToolLoop, TurnOutcome
 from workers.plan import TurnPlan, build_plan
 from workers.services import WorkerServices
+from workers.token_allowance import TurnAllowance
 from workers.turn_lock import LEASE_SECONDS, TurnLock
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,8 @@ def run_attempt(services: WorkerServices, started: records.TurnContext) -> None:
         with services.runtime.db.connection() as conn:
             plan = build_plan(conn, services, started)
         loop = ToolLoop(plan.provider, services.registry, emit=emit, cancellation=cancellation,
-                        config=LoopConfig(plan.limits.max_tool_rounds, plan.options, deadline=plan.limits.deadline))
+                        config=LoopConfig(plan.limits.max_tool_rounds, plan.options, deadline=plan.limits.deadline,
+                                          allowance=_allowance(services, plan)))
         with services.cancel_hub.watch(turn.id, cancellation):
             loop.run(plan.messages, list(plan.tool_definitions), _tool_context(services, plan, emit, cancellation),
                      outcome)
@@ -88,6 +90,12 @@ def run_attempt(services: WorkerServices, started: records.TurnContext) -> None:
             raise
     else:
         _close(services, turn, outcome, success(outcome), emit)
+
+
+def _allowance(services: WorkerServices, plan: TurnPlan) -> TurnAllowance:
+    return TurnAllowance(services.token_budget, chatbot_id=plan.chatbot.id, identity=plan.limits.quota_key,
+                         daily_tokens=plan.limits.daily_tokens, model=plan.options.model or plan.provider.model,
+                         conversation_id=plan.started.turn.conversation_id)
 
 
 def _tool_context(services: WorkerServices, plan: TurnPlan, emit: TurnEmitter,

@@ -8,7 +8,9 @@ from functools import cached_property
 from app.chat import turns
 from app.chat.cancel_signal import request_cancel
 from app.chat.feed import Feed
+from app.chat.keepalive import ConversationKeeper
 from app.chat.request_limits import RequestLimits
+from app.chat.token_budget import TokenBudget
 from app.jobs import enqueue_turn
 from app.runtime import Runtime
 from app.streaming.bus import StreamBus
@@ -36,8 +38,18 @@ class ChatHub:
             return Relay.from_url(self.settings.redis_url, on_reconnect=self._catch_up)
 
     @cached_property
+    def conversation_keeper(self) -> ConversationKeeper:
+        """Renews the non-persisted conversations this process's sockets hold."""
+        with self._lock:
+            return ConversationKeeper(self.runtime.db, self.settings.ephemeral_conversation_grace_seconds)
+
+    @cached_property
     def request_limits(self) -> RequestLimits:
         return RequestLimits(self.runtime.redis)
+
+    @cached_property
+    def token_budget(self) -> TokenBudget:
+        return TokenBudget.for_turns(self.runtime.redis, self.settings.turn_timeout_seconds)
 
     def enqueue_turn(self, turn_id: str) -> None:
         enqueue_turn(self.runtime.celery, self.runtime.redis, turn_id, self.settings.celery_visibility_timeout)
@@ -63,6 +75,9 @@ class ChatHub:
                 feed.catch_up(events)
 
     def close(self) -> None:
+        keeper = self.__dict__.pop("conversation_keeper", None)
+        if keeper is not None:
+            keeper.stop()
         relay = self.__dict__.pop("relay", None)
         if relay is not None:
             relay.close()

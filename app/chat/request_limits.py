@@ -38,6 +38,13 @@ def caller_identity(principal: Principal, client_address: str | None) -> str:
     return "anon:" + hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
+def seconds_to_midnight(now: float) -> int:
+    """Whole seconds until the next 00:00 UTC (at least 1), when the daily counts start again."""
+    moment = datetime.fromtimestamp(now, timezone.utc)
+    midnight = datetime.combine(moment.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
+    return max(1, math.ceil((midnight - moment).total_seconds()))
+
+
 class RequestLimits:
     def __init__(self, client: redis.Redis, clock: Callable[[], float] = time.time):
         storage = RedisStorage("redis://", connection_pool=client.connection_pool, key_prefix=_PREFIX)
@@ -53,11 +60,11 @@ class RequestLimits:
             stats = self._per_minute.get_window_stats(minute, chatbot_id, identity)
             raise ProtocolError(Code.RATE_LIMIT_EXCEEDED, conversation_id=conversation_id,
                                 retry_after=max(1, math.ceil(stats.reset_time - time.time())))
-        now = datetime.fromtimestamp(self._clock(), timezone.utc)
-        if not self._per_day.hit(RateLimitItemPerDay(per_day), chatbot_id, identity, now.date().isoformat()):
-            midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
+        now = self._clock()
+        day = datetime.fromtimestamp(now, timezone.utc).date().isoformat()
+        if not self._per_day.hit(RateLimitItemPerDay(per_day), chatbot_id, identity, day):
             raise ProtocolError(Code.DAILY_LIMIT_EXCEEDED, conversation_id=conversation_id,
-                                retry_after=max(1, math.ceil((midnight - now).total_seconds())))
+                                retry_after=seconds_to_midnight(now))
 
     def check_new_conversation(self, identity: str, *, per_minute: int) -> None:
         """Counts one new conversation of this caller (any chatbot), or RATE_LIMIT_EXCEEDED."""

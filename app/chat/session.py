@@ -36,6 +36,7 @@ class _Attached:
     feed: Feed
     rate_limit: int     # requests per minute, as the server's caps narrowed it
     daily_limit: int    # requests per UTC day
+    token_budget: int   # tokens per UTC day
 
 
 class ChatSession:
@@ -81,6 +82,9 @@ class ChatSession:
     def close(self) -> None:
         for attached in self._attached.values():
             self._hub.relay.unsubscribe(attached.feed)
+        if self._attached:
+            # Non-persisted conversations get their reconnect grace from now (app/chat/lifetime.py).
+            self._hub.conversation_keeper.release(list(self._attached))
         self._attached.clear()
         self._outbox.close()
 
@@ -136,10 +140,16 @@ class ChatSession:
                 replay, after = Replay([], True), current
         except Exception:
             self._hub.relay.unsubscribe(feed)
+            if previous is not None:
+                self._hub.conversation_keeper.release([conversation_id])
             raise
+        if previous is None:
+            # Held while this socket has it: a non-persisted conversation lives as long (lifetime.py).
+            self._hub.conversation_keeper.hold(conversation.id)
         self._attached[conversation.id] = _Attached(conversation, chatbot.name, chatbot.config["max_turns"], feed,
                                                     chatbot.config["rate_limit_per_minute"],
-                                                    chatbot.config["daily_request_limit"])
+                                                    chatbot.config["daily_request_limit"],
+                                                    chatbot.config["daily_token_budget"])
         # chat_started stands just before what follows it: a client that keeps the highest seq it
         # has seen and drops during the replay resumes exactly where the replay stopped.
         seq = replay.events[0]["seq"] - 1 if replay.events else current
@@ -167,7 +177,7 @@ class ChatSession:
                 return chatbot, None
             conversation = conversations.find_owned_conversation(
                 conn, conversation_id=request.conversation_id, chatbot_id=chatbot.id, user_id=principal.user_id,
-                user_role=principal.role)
+                user_role=principal.role, grace_seconds=self._hub.settings.ephemeral_conversation_grace_seconds)
         if conversation is None:
             raise ProtocolError(Code.CONVERSATION_NOT_FOUND)
         return chatbot, conversation
@@ -177,7 +187,9 @@ class ChatSession:
         with self._hub.runtime.db.connection() as conn:
             conversation = conversations.create_conversation(
                 conn, conversation_id=conversation_id, chatbot_id=chatbot.id, user_id=principal.user_id,
-                user_role=principal.role, ttl_hours=chatbot.config["conversation_ttl_hours"])
+                user_role=principal.role, ttl_hours=chatbot.config["conversation_ttl_hours"],
+                persisted=bool(chatbot.config["persist_conversations"]),
+                grace_seconds=self._hub.settings.ephemeral_conversation_grace_seconds)
             conn.commit()
         return conversation
 
@@ -213,10 +225,15 @@ class ChatSession:
                 raise ProtocolError(Code.CONVERSATION_NOT_FOUND, conversation_id=request.conversation_id) from None
             except conversations.ChatbotGone:
                 raise ProtocolError(Code.CHATBOT_NOT_FOUND, conversation_id=request.conversation_id) from None
+            turns.set_quota_key(conn, turn.id, self._identity)
             conn.commit()
             # Counted only for a message that starts a turn (a retry refused as TURN_IN_PROGRESS uses
             # none); a refused one is taken back before it is queued: nothing stays stored, no model is asked.
+            # The token budget is only looked at (the worker reserves per model call), and first, so a
+            # message refused for it uses none of the request quotas.
             try:
+                self._hub.token_budget.check(attached.conversation.chatbot_id, self._identity, attached.token_budget,
+                                             conversation_id=request.conversation_id)
                 self._hub.request_limits.check(attached.conversation.chatbot_id, self._identity,
                                                per_minute=attached.rate_limit, per_day=attached.daily_limit,
                                                conversation_id=request.conversation_id)

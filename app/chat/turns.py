@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from psycopg import Connection
 
 from app import protocol
+from app.chat import usage
+from app.chat.lifetime import BUMP_EXPIRY
 from app.chat.records import (
     ClosedTurn,
     Closing,
@@ -47,7 +49,8 @@ join ai.messages m on m.id = turn.user_message_id
 
 
 # Taken first by whoever closes a turn: the conversation row, then the turn (module docstring).
-LOCK_CONVERSATION = "update ai.conversations set updated_at = now() where id = %(conversation_id)s"
+# The assistant's message is the conversation's latest: its expiry moves on (app/chat/lifetime.py).
+LOCK_CONVERSATION = f"update ai.conversations c set updated_at = now(), {BUMP_EXPIRY} where id = %(conversation_id)s"
 
 
 FINISH_TURN = """
@@ -174,6 +177,9 @@ def close_turn(conn: Connection, turn: Turn, *, status: str, error_code: str | N
         return Closing.TAKEN if exists else Closing.GONE
     for message in messages:
         add_message(conn, turn, message)
+    # Last: the usage row is shared by the user's other turns, so it is locked only until the commit.
+    usage.record_turn(conn, conversation_id=turn.conversation_id, status=status, prompt_tokens=prompt_tokens,
+                      completion_tokens=completion_tokens, estimated=usage_estimated)
     return Closing.CLOSED
 
 
@@ -222,7 +228,12 @@ def renew_leases(conn: Connection, positions: dict[str, int], *, lease_seconds: 
 
 def abandon_turn(conn: Connection, turn: UnfinishedTurn) -> bool:
     conn.execute(LOCK_CONVERSATION, {"conversation_id": turn.conversation_id})
-    return conn.execute(ABANDON_TURN, {"turn_id": turn.id}).fetchone() is not None
+    if conn.execute(ABANDON_TURN, {"turn_id": turn.id}).fetchone() is None:
+        return False
+    # A request like any closed turn; what its lost attempts used died with their workers.
+    usage.record_turn(conn, conversation_id=turn.conversation_id, status="error", prompt_tokens=0,
+                      completion_tokens=0, estimated=False)
+    return True
 
 
 def claim_unpublished_ending(conn: Connection, turn_id: str) -> ClosedTurn | None:
@@ -264,3 +275,16 @@ def stored_ending(conn: Connection, message_id: str) -> dict | None:
         return None
     turn = closed_turn_of(row)
     return {**ending_event(turn), "content": turn.content or "", "recovered": True}
+
+
+SET_QUOTA_KEY = "update ai.turns set quota_key = %(quota_key)s where id = %(turn_id)s"
+QUOTA_KEY = "select quota_key from ai.turns where id = %(turn_id)s"
+
+
+def set_quota_key(conn: Connection, turn_id: str, quota_key: str) -> None:
+    conn.execute(SET_QUOTA_KEY, {"turn_id": turn_id, "quota_key": quota_key})
+
+
+def quota_key(conn: Connection, turn_id: str) -> str | None:
+    row = conn.execute(QUOTA_KEY, {"turn_id": turn_id}).fetchone()
+    return row["quota_key"] if row else None

@@ -10,6 +10,7 @@ from app.cli import (
     commands_providers,
     commands_run,
     commands_services,
+    commands_usage,
 )
 from app.cli.console import make_console
 from config import ConfigurationError, Settings
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_run.add_parsers(sub)
     commands_chatbots.add_parsers(sub)
     commands_providers.add_parsers(sub)
+    commands_usage.add_parsers(sub)
     return parser
 
 

@@ -11,6 +11,12 @@ above everything a client may have seen, and a stale floor from another publishe
 down.
 Numbering, storing and publishing happen in one Lua script, so two publishers can never interleave
 a seq with another's payload, and a subscriber never sees seq N+1 before N is stored.
+
+The stream may keep a smaller copy than what goes live: a `query_result` whose rows exceed
+`replay_result_bytes` is stored with as many whole rows as fit, marked `replay_truncated` with
+`rows_kept` (a 1 MiB result kept for 24 h per conversation is memory anyone who can ask a question
+can make the server hold). Live subscribers get every row; the script takes both bodies, so both
+carry the same seq. Events that fit are encoded once and stored as sent.
 """
 from __future__ import annotations
 
@@ -18,6 +24,8 @@ import json
 from dataclasses import dataclass
 
 import redis
+
+from app import protocol
 
 _PUBLISH = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -27,11 +35,15 @@ if current < floor then
 end
 local seq = redis.call('INCR', KEYS[1])
 local body = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
+local kept = body
+if ARGV[7] ~= '' then
+  kept = '{"seq":' .. seq .. ',' .. string.sub(ARGV[7], 2)
+end
 if ARGV[4] == '1' then
   redis.call('XTRIM', KEYS[2], 'MINID', seq .. '-0')
   redis.call('SET', KEYS[3], seq, 'EX', ARGV[3])
 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', body)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', kept)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[3], ARGV[3])
@@ -92,11 +104,36 @@ def _decode(entries) -> list[dict]:
     return [json.loads(fields["e"] if "e" in fields else fields[b"e"]) for _id, fields in entries]
 
 
+def _encode(value) -> str:
+    # ASCII-only (json's default), so a string's length is its size in bytes.
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def replay_copy(event: dict, limit: int) -> dict | None:
+    """The copy of a `query_result` the replay buffer keeps: as many whole rows as fit in `limit`
+    bytes of JSON, saying so; None when every row fits (the event is kept as sent)."""
+    rows = event.get("data")
+    if event.get("type") != protocol.Event.QUERY_RESULT or not isinstance(rows, list):
+        return None
+    size = 2  # the brackets
+    kept = 0
+    for row in rows:  # stops at the limit: a huge result costs no more than `limit` bytes of encoding
+        size += len(_encode(row)) + (1 if kept else 0)
+        if size > limit:
+            break
+        kept += 1
+    else:
+        return None
+    return {**event, "data": rows[:kept], "truncated": True, "replay_truncated": True, "rows_kept": kept}
+
+
 class StreamBus:
-    def __init__(self, client: redis.Redis, *, max_events: int = 5000, ttl_seconds: int = 86400):
+    def __init__(self, client: redis.Redis, *, max_events: int = 5000, ttl_seconds: int = 86400,
+                 replay_result_bytes: int = 65536):
         self._client = client
         self._max_events = max_events
         self._ttl = ttl_seconds
+        self._replay_result_bytes = replay_result_bytes
         self._publish = client.register_script(_PUBLISH)
         self._raise = client.register_script(_RAISE)
 
@@ -104,13 +141,20 @@ class StreamBus:
         """Number `event`, keep it for replay and send it live; returns its seq (always > floor).
 
         `turn_start` marks the first event of a turn: replay never goes back further than that.
+        A large `query_result` is kept for replay with fewer rows (`replay_copy`); live, it goes whole.
         Raises redis.RedisError when Redis cannot be reached.
         """
-        payload = json.dumps({"conversation_id": conversation_id, **event}, separators=(",", ":"), default=str)
+        payload = _encode({"conversation_id": conversation_id, **event})
+        stored = ""  # the script keeps `payload` itself
+        # The whole event fitting means its rows do: the common case costs one length check.
+        if len(payload) > self._replay_result_bytes:
+            copy = replay_copy(event, self._replay_result_bytes)
+            if copy is not None:
+                stored = _encode({"conversation_id": conversation_id, **copy})
         keys = _keys(conversation_id)
         return int(self._publish(keys=[keys.seq, keys.stream, keys.turn_start],
                                  args=[payload, self._max_events, self._ttl, "1" if turn_start else "0",
-                                       channel_name(conversation_id), floor]))
+                                       channel_name(conversation_id), floor, stored]))
 
     def current_seq(self, conversation_id: str) -> int:
         return self.counter(conversation_id) or 0
@@ -157,3 +201,14 @@ class StreamBus:
         for conversation_id, after in positions:
             pipe.xrange(_keys(conversation_id).stream, f"{after + 1}-0", "+")
         return [_decode(entries) for entries in pipe.execute()]
+
+    def forget(self, conversation_ids: list[str]) -> None:
+        """Drop what Redis keeps of these conversations (deleted or expired); one round trip. One DEL
+        per conversation: its keys share a hash slot, different conversations' need not."""
+        if not conversation_ids:
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for conversation_id in conversation_ids:
+            keys = _keys(conversation_id)
+            pipe.delete(keys.seq, keys.stream, keys.turn_start)
+        pipe.execute()

@@ -346,7 +346,8 @@ def test_a_huge_sql_argument_of_the_wrong_type_is_echoed_capped(chat, llm, owner
 
 
 def test_token_counts_past_what_postgresql_counts_do_not_lose_the_answer(chat, llm, owner_conn):
-    client = chat()
+    # A user of its own: the absurd usage is charged to the day's token budget, which it exhausts.
+    client = chat(user_id=str(uuid.uuid4()))
     conversation = client.start_chat("shop", namespace="tests")["conversation_id"]
     llm.reply_text("an answer with absurd usage", usage=(2**40, 2**40))
     events = client.ask(conversation, "count")

@@ -11,7 +11,8 @@ def test_61_concurrent_messages_against_rate_limit_60_start_exactly_60_turns(web
     from app.chatbots.sync_service import sync_payload
 
     namespace = f"rl-{uuid.uuid4().hex[:8]}"
-    code = ("/**\n * Limited\n * @fluxbase:description Sixty a minute\n * @fluxbase:rate-limit 60\n */\n"
+    code = ("/**\n * Limited\n * @fluxbase:description Sixty a minute\n * @fluxbase:rate-limit 60\n"
+            " * @fluxbase:token-budget 10000000\n */\n"
             "export default `Be brief.`;\n")
     assert not sync_payload(database, namespace=namespace, chatbots=[{"name": "limited", "code": code}],
                             delete_missing=False, dry_run=False).errors

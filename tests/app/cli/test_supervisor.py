@@ -74,6 +74,11 @@ def test_a_killed_worker_comes_back_and_finishes_the_turn_while_web_stays_up(
     layout = Layout(data_dir)
     base = f"http://127.0.0.1:{port}"
     broker = redis.Redis.from_url(env["REDIS_URL"], decode_responses=True)
+    # This stack's beat shares the session's database: a turn an earlier test left unfinished would
+    # be re-enqueued by its housekeeping and reach the scripted LLM unannounced.
+    owner_conn.execute("update ai.turns set status = 'cancelled', finished_at = now(), ending_seq = 0 "
+                       "where status in ('queued', 'running')")
+    owner_conn.commit()
 
     def pid_of(name: str) -> int:
         done = subprocess.run(layout.ctl_command("pid", f"{GROUP}:{name}"), env=env, capture_output=True,
