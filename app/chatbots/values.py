@@ -175,9 +175,13 @@ def parse_host(item: str) -> str:
     name, _, port = host.partition(":")
     if port and not (port.isdigit() and 0 < int(port) < 65536):
         raise InvalidValue(f"{item!r}: port must be 1-65535")
-    labels = name.split(".")
+    # `*.example.com` allows example.com and every subdomain (docs/http_get.md); never a bare TLD or an IP.
+    wildcard = name.startswith("*.")
+    labels = name[2:].split(".") if wildcard else name.split(".")
     if len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         raise InvalidValue(f"{item!r} is not a valid host name")
+    if wildcard and (len(labels) < 2 or labels[-1].isdigit()):
+        raise InvalidValue(f"{item!r}: a wildcard needs a domain under it, such as *.example.com")
     return host
 
 

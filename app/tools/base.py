@@ -39,7 +39,7 @@ class ToolServices:
 
 @dataclass(frozen=True)
 class ToolContext:
-    """Everything a tool may know about the turn it runs in. Secrets are not here."""
+    """Everything a tool may know about the turn it runs in. Secret values are not here: only a resolver."""
 
     conversation_id: str
     turn_id: str
@@ -52,6 +52,9 @@ class ToolContext:
     emit: Callable[[dict], None]
     cancel: CancelToken
     services: ToolServices
+    # Resolve a secret setting's value at execution time; None when the turn has none. Called by a
+    # tool only at the moment a value must go out (http_get, after its host was checked).
+    secrets: Callable[[str], str | None] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from app.text import storable, storable_json
 from app.tools.base import Tool, ToolContext, ToolError
+from app.tools.http_get import HTTP_GET
 from app.tools.sql_tool import EXECUTE_SQL
 
 # Tool, ToolContext and ToolError are re-exported: the loop and older callers import them from here.
@@ -95,4 +96,4 @@ class ToolRegistry:
 
 def default_registry() -> ToolRegistry:
     """A fresh registry of the built-in tools (fresh, so a caller that adds its own changes only its copy)."""
-    return ToolRegistry((EXECUTE_SQL,))
+    return ToolRegistry((EXECUTE_SQL, HTTP_GET))

@@ -12,6 +12,7 @@ def echo(run=lambda ctx, args: f"echo {args.get('x')}") -> Tool:
 NO_SERVICES = ToolServices(settings=None, sql=None, db=None)
 
 
-def make_context(emit, cancel, *, config=None, services=NO_SERVICES) -> ToolContext:
+def make_context(emit, cancel, *, config=None, services=NO_SERVICES, secrets=None) -> ToolContext:
     return ToolContext(conversation_id="c", turn_id="t", message_id="m", chatbot_id="b", chatbot_config=config or {},
-                       user_id=None, role="anon", claims={}, emit=emit, cancel=cancel, services=services)
+                       user_id=None, role="anon", claims={}, emit=emit, cancel=cancel, services=services,
+                       secrets=secrets)

@@ -142,6 +142,7 @@ def test_every_annotation_is_in_the_table():
         ("@fluxbase:token-budget 100000 # 100k tokens per day", "daily_token_budget", 100000),
         ("@fluxbase:http-allowed-domains api.example.com,data.weather.gov", "http_allowed_domains", ("api.example.com", "data.weather.gov")),
         ("@fluxbase:http-allowed-domains API.Example.com, localhost:8080", "http_allowed_domains", ("api.example.com", "localhost:8080")),
+        ("@fluxbase:http-allowed-domains *.Weather.gov,api.example.com:8443", "http_allowed_domains", ("*.weather.gov", "api.example.com:8443")),
         ("@fluxbase:http-allowed-domains", "http_allowed_domains", ()),
         ("@fluxbase:knowledge-base product-docs", "knowledge_bases", ("product-docs",)),
         ("@fluxbase:knowledge-base faq, guides,faq", "knowledge_bases", ("faq", "guides")),
@@ -213,6 +214,10 @@ def test_temperature_out_of_range_reads_well():
         ("@fluxbase:http-allowed-domains api.example.com/path", "bare host name"),
         ("@fluxbase:http-allowed-domains bad_host.com", "not a valid host name"),
         ("@fluxbase:http-allowed-domains api.example.com:99999", "port"),
+        ("@fluxbase:http-allowed-domains *.com", "a wildcard needs a domain under it"),
+        ("@fluxbase:http-allowed-domains *.0.0.1", "a wildcard needs a domain under it"),
+        ("@fluxbase:http-allowed-domains api.*.example.com", "not a valid host name"),
+        ("@fluxbase:http-allowed-domains *", "not a valid host name"),
         ("@fluxbase:mcp-tools query_table,format_disk", "unknown tool 'format_disk'"),
         ("@fluxbase:required-settings ok,not ok", "not a valid setting key"),
         ("@fluxbase:model has spaces", "without spaces"),
@@ -294,11 +299,16 @@ def test_tool_selection_rule():
 
 
 def test_a_named_tool_this_server_cannot_run_is_a_warning_and_not_offered():
-    mcp = spec_with("@fluxbase:mcp-tools query_table,list_objects", "@fluxbase:http-allowed-domains a.example.com")
+    without_http = registry_with()  # a server that runs execute_sql only
+    mcp = spec_with("@fluxbase:mcp-tools query_table,list_objects", "@fluxbase:http-allowed-domains a.example.com",
+                    registry=without_http)
     assert mcp.tools == ()
     assert mcp.warnings == (unavailable("query_table"), unavailable("list_objects"), unavailable("http_get"))
-    legacy = spec_with("@fluxbase:http-allowed-domains a.example.com")
+    legacy = spec_with("@fluxbase:http-allowed-domains a.example.com", registry=without_http)
     assert [t["name"] for t in legacy.tools] == ["execute_sql"] and legacy.warnings == (unavailable("http_get"),)
+    # This server runs http_get: a chatbot with allowed domains is offered it, with no warning.
+    here = spec_with("@fluxbase:mcp-tools query_table", "@fluxbase:http-allowed-domains a.example.com")
+    assert [t["name"] for t in here.tools] == ["http_get"] and here.warnings == (unavailable("query_table"),)
     assert spec_with().warnings == ()
     # Still an error, runnable or not: every request would be refused.
     assert error_with("@fluxbase:mcp-tools query_table,http_get").annotation == "http-allowed-domains"

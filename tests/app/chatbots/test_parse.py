@@ -127,8 +127,8 @@ def test_http_example_offers_sql_and_http_get():
     )
     assert spec.config["http_allowed_domains"] == ("api.openweathermap.org",)
     assert spec.config["allowed_tables"] == ("locations",)
-    assert [t["name"] for t in spec.tools] == ["execute_sql"]  # this server has no http_get yet
-    assert spec.warnings == (unavailable("http_get"),)
+    assert [t["name"] for t in spec.tools] == ["execute_sql", "http_get"]
+    assert spec.warnings == ()
     assert spec.system_prompt == "Use the http_get tool.\nCurrent user ID: {{user_id}}\n"
 
 
@@ -378,7 +378,7 @@ DOMAINS = " * @fluxbase:http-allowed-domains api.example.com\n"
 
 
 def test_a_tools_entry_this_server_cannot_run_is_kept_by_name_and_is_a_warning():
-    spec = parse_chatbot(tools_file(HTTP_ENTRY, DOMAINS), name="t")
+    spec = parse_chatbot(tools_file(HTTP_ENTRY, DOMAINS), name="t", registry=registry_with())  # a server without http_get
     # Its wording cannot be checked without the tool, so the entry is accepted and only its name kept.
     assert [t["name"] for t in spec.tools] == ["execute_sql"]
     assert spec.file_tools == ({"name": "http_get"}, spec.tools[0])

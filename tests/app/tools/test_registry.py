@@ -8,7 +8,7 @@ from tests.support.tools import echo, make_context
 
 
 def test_the_built_in_tools_are_registered_in_one_place():
-    assert default_registry().names() == ("execute_sql",)
+    assert default_registry().names() == ("execute_sql", "http_get")
     assert default_registry().get("execute_sql") is EXECUTE_SQL
 
 
@@ -24,7 +24,7 @@ def test_registering_a_duplicate_fails():
         registry.register(EXECUTE_SQL)
     with pytest.raises(DuplicateTool):
         ToolRegistry([echo(), echo()])
-    assert registry.names() == ("execute_sql",)
+    assert registry.names() == ("execute_sql", "http_get")
 
 
 def test_definition_is_a_fresh_copy_of_the_model_facing_fields():

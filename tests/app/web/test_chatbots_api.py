@@ -338,14 +338,16 @@ def test_a_chatbot_naming_a_tool_the_server_cannot_run_syncs_with_a_warning(clie
     assert edited["warnings"] == [] and [tool["name"] for tool in edited["tools"]] == ["execute_sql"]
 
 
-def test_a_tools_entry_for_http_get_is_a_warning_while_the_server_has_no_http_get(client):
+def test_a_tools_entry_for_http_get_is_offered_with_the_files_wording(client):
     namespace = new_namespace()
     tools = 'export const tools = [{ name: "http_get", description: "Fetch the forecast" }, { name: "execute_sql" }];\n'
     report = sync(client, namespace, {"weather": bot("weather", "http-allowed-domains api.example.com", tools=tools)})
-    assert report["errors"] == [] and report["warnings"] == [{"name": "weather", "warning": unavailable("http_get")}]
+    assert report["errors"] == [] and report["warnings"] == []
     weather = admin_list(client, namespace)["weather"]
-    assert [tool["name"] for tool in weather["tools"]] == ["execute_sql"]
-    assert weather["warnings"] == [unavailable("http_get")]
+    assert [tool["name"] for tool in weather["tools"]] == ["http_get", "execute_sql"]
+    assert weather["tools"][0]["description"] == "Fetch the forecast"
+    assert weather["tools"][0]["parameters"]["required"] == ["url"]
+    assert weather["warnings"] == []
 
 
 @pytest.mark.parametrize("annotations,tools,fragment", [
