@@ -18,6 +18,8 @@ from typing import Any
 from psycopg import Connection
 from psycopg.rows import dict_row
 
+from app.db.filters import where_clause
+
 ANONYMOUS = "anonymous"
 
 # One statement, last in the closing transaction: the row it updates is shared by every turn of
@@ -125,15 +127,10 @@ def record_turn(conn: Connection, *, conversation_id: str, status: str, prompt_t
                                "completion_tokens": completion_tokens, "estimated": estimated})
 
 
-def _where(params: Mapping[str, Any]) -> str:
-    conditions = [_CONDITIONS[key] for key in _CONDITIONS if key in params]
-    return "where " + " and ".join(conditions) if conditions else ""
-
-
 def usage_report(conn: Connection, where: UsageFilter, *, limit: int, offset: int = 0) -> UsageReport:
     """Rows newest day first (then namespace, chatbot, user), and the totals of all that match."""
     params = where.params()
-    clause = _where(params)
+    clause = where_clause(_CONDITIONS, params)
     with conn.cursor(row_factory=dict_row) as cur:
         totals = cur.execute(USAGE_TOTALS.format(where=clause), params).fetchone()
         rows = cur.execute(USAGE_ROWS.format(where=clause), {**params, "limit": limit, "offset": offset}).fetchall()

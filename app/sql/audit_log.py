@@ -13,6 +13,8 @@ from typing import Any
 from psycopg import Connection
 from psycopg.rows import dict_row
 
+from app.db.filters import where_clause
+
 VERDICTS = ("executed", "refused", "failed")
 
 # Each filter's condition; `where` joins those given. Only these constants ever become SQL text.
@@ -81,14 +83,9 @@ class AuditPage:
     total: int    # every entry the filter matches
 
 
-def _where(params: Mapping[str, Any]) -> str:
-    conditions = [_CONDITIONS[key] for key in _CONDITIONS if key in params]
-    return "where " + " and ".join(conditions) if conditions else ""
-
-
 def audit_page(conn: Connection, where: AuditFilter, *, limit: int, offset: int = 0) -> AuditPage:
     params = where.params()
-    clause = _where(params)
+    clause = where_clause(_CONDITIONS, params)
     with conn.cursor(row_factory=dict_row) as cur:
         total = cur.execute(COUNT.format(where=clause), params).fetchone()["n"]
         rows = cur.execute(ENTRIES.format(where=clause), {**params, "limit": limit, "offset": offset}).fetchall()

@@ -5,18 +5,10 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
-import redis
 
 from app.auth.tokens import Principal
 from app.chat.request_limits import RequestLimits, caller_identity
 from app.protocol import Code, ProtocolError
-
-
-@pytest.fixture
-def client(redis_server):
-    connection = redis.Redis.from_url(redis_server.url)
-    yield connection
-    connection.close()
 
 
 def at(text: str) -> float:

@@ -5,18 +5,10 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
-import redis
 
 from app.chat.token_budget import TokenBudget
 from app.protocol import Code, ProtocolError
 from workers.token_allowance import MIN_COMPLETION_TOKENS, TurnAllowance
-
-
-@pytest.fixture
-def client(redis_server):
-    connection = redis.Redis.from_url(redis_server.url)
-    yield connection
-    connection.close()
 
 
 def at(text: str) -> float:
