@@ -48,6 +48,7 @@ _BLOCKED: tuple[tuple[IPv4Network | IPv6Network, str], ...] = tuple((ipaddress.i
     ("::/128", "the unspecified address"),
     ("::1/128", "a loopback address"),
     ("::ffff:0:0/96", "an IPv4-mapped IPv6 address"),
+    ("::ffff:0:0:0/96", "an IPv4-translated IPv6 address"),
     ("::/96", "an IPv4-compatible IPv6 address"),
     ("64:ff9b::/96", "a NAT64 address"),
     ("64:ff9b:1::/48", "a NAT64 (local use) address"),
@@ -66,6 +67,7 @@ _BLOCKED: tuple[tuple[IPv4Network | IPv6Network, str], ...] = tuple((ipaddress.i
 
 _HEX, _OCTAL, _DECIMAL = re.compile(r"[0-9a-fA-F]*"), re.compile(r"0[0-7]+"), re.compile(r"[0-9]+")
 
+_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
 _LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
@@ -82,7 +84,7 @@ def refusal(address: IPAddress, *, allow_loopback: bool = False) -> str | None:
         return "a cloud metadata address"
     for network, why in _BLOCKED:
         if address.version == network.version and address in network:
-            if why.startswith("an IPv4-mapped") or why.startswith("a NAT64 address"):
+            if why.startswith(("an IPv4-mapped", "an IPv4-translated", "a NAT64 address")):
                 embedded = IPv4Address(int(address) & 0xFFFFFFFF)
                 return f"{why} (of {embedded})"
             return why
@@ -90,6 +92,9 @@ def refusal(address: IPAddress, *, allow_loopback: bool = False) -> str | None:
         return "an address with a zone (scope) id"
     if not address.is_global:
         return "not a public address"
+    if address.version == 6 and address not in _GLOBAL_UNICAST:
+        # Python calls unallocated space (4000::/3, e000::/4) global; nothing public lives there.
+        return "not in the allocated public (2000::/3) range"
     return None
 
 

@@ -110,7 +110,9 @@ class GuardedHttpClient:
             except HttpRefused as exc:
                 if hop == 0:
                     raise
-                raise HttpRefused(f"the server redirected to {str(url)[:300]}, which is refused: {exc.reason}") from None
+                # The origin only: a redirect keeps the query, and a cut-off secret would slip past scrubbing.
+                raise HttpRefused(f"the server redirected to {_origin_text(url)}, which is refused: {exc.reason}") \
+                    from None
             if hop == 0:
                 target, headers = prepare(url)
             else:
@@ -124,7 +126,7 @@ class GuardedHttpClient:
             try:
                 url = resolve_location(url, answer)
             except UrlRefused as exc:
-                raise HttpRefused(f"the server redirected to {answer[:300]!r}, which is refused: {exc.reason}") from None
+                raise HttpRefused(f"the server redirected to a Location that is refused: {exc.reason}") from None
         raise AssertionError("unreachable")
 
     def _addresses(self, url: ParsedUrl, deadline: Deadline) -> list[IPAddress]:
@@ -177,7 +179,10 @@ class GuardedHttpClient:
             raise
         except httpcore2.TimeoutException:
             raise HttpFailed(f"{url.host} did not answer in time") from None
-        except (httpcore2.ProtocolError, httpcore2.NetworkError, OSError) as exc:
+        except httpcore2.ProtocolError as exc:
+            # Its text quotes the offending header or line, which may hold a secret's value.
+            raise HttpFailed(f"the request to {url.host} failed ({type(exc).__name__})") from None
+        except (httpcore2.NetworkError, OSError) as exc:
             raise HttpFailed(f"the request to {url.host} failed ({type(exc).__name__}: {exc})") from None
         finally:
             pool.close()
@@ -187,6 +192,12 @@ class GuardedHttpClient:
         header = _Headers(response.headers)
         if response.status in _REDIRECTS and header.get("location") is not None:
             return header.get("location")
+        if response.status in (204, 304):  # no body by definition, so no Content-Type to check
+            assert backend.connected_to is not None
+            return HttpResponse(status=response.status, url=url, media_type=header.get("content-type") or "",
+                                charset=None, body=b"", redirects=0, address=backend.connected_to)
+        if header.count("content-encoding") > 1:
+            raise HttpRefused("the answer names its Content-Encoding more than once; not decoded")
         media_type, charset = _content_type(header.get("content-type"))
         if not _is_text(media_type):
             shown = media_type or "no Content-Type"
@@ -217,12 +228,20 @@ class GuardedHttpClient:
 
 class _Headers:
     def __init__(self, raw: list[tuple[bytes, bytes]]):
-        self._values: dict[str, str] = {}
+        self._values: dict[str, list[str]] = {}
         for name, value in raw:
-            self._values.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+            self._values.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
 
     def get(self, name: str) -> str | None:
-        return self._values.get(name)
+        values = self._values.get(name)
+        return values[0] if values else None
+
+    def count(self, name: str) -> int:
+        return len(self._values.get(name, ()))
+
+
+def _origin_text(url: ParsedUrl) -> str:
+    return f"{url.scheme}://{url.netloc}"
 
 
 def _content_type(value: str | None) -> tuple[str, str | None]:
@@ -271,9 +290,14 @@ class _Decoder:
         if self._inflate is None or self.over:
             return b""
         try:
-            return self._count(self._inflate.flush())
+            out = self._count(self._inflate.flush())
         except zlib.error as exc:
             raise HttpFailed(f"the compressed answer could not be decoded ({exc})") from None
+        if not self._inflate.eof:
+            raise HttpFailed("the compressed answer was cut off before its end")
+        if self._inflate.unused_data:
+            raise HttpFailed("the compressed answer has data after its end (several gzip members); not decoded")
+        return out
 
     def _count(self, out: bytes) -> bytes:
         self._total += len(out)

@@ -20,7 +20,7 @@ from app import protocol
 from app.net.destinations import parse_allowed
 from app.net.errors import HttpFailed, HttpRefused
 from app.net.guarded_http import GuardedHttpClient, HttpResponse
-from app.net.urls import PLACEHOLDER, ParsedUrl, parse_url
+from app.net.urls import MAX_TARGET_LENGTH, PLACEHOLDER, ParsedUrl, parse_url
 from app.tools.base import Tool, ToolContext, ToolError
 from app.tools.http_secrets import SecretFill, has_placeholder
 
@@ -91,8 +91,11 @@ def _run(ctx: ToolContext, arguments: dict, client_for: Callable[[ToolContext], 
 
         def prepare(checked: ParsedUrl) -> tuple[str, list[tuple[str, str]]]:
             # Only now, with the host allowed and its addresses checked, do secrets come out.
-            return _target(checked, params, fill), [(name, _header_value(name, fill.in_text(value)))
-                                                   for name, value in headers]
+            target = _target(checked, params, fill)
+            if len(target) > MAX_TARGET_LENGTH:  # `params` are added after the URL's own length check
+                raise ToolError(f"the URL's path and query with `params` are longer than {MAX_TARGET_LENGTH} "
+                                "characters once encoded; ask for less")
+            return target, [(name, _header_value(name, fill.in_text(value))) for name, value in headers]
 
         response = client.get(url, allowed, prepare)
     except (ToolError, HttpRefused, HttpFailed) as exc:
@@ -126,7 +129,9 @@ def _refuse(ctx: ToolContext, fill: SecretFill, shown: str, reason: str) -> NoRe
 def _decode(response: HttpResponse) -> str:
     charset = response.charset or "utf-8"
     try:
-        codecs.lookup(charset)
+        # Only text encodings: codecs also knows rot13, base64 and zlib, which bytes.decode then refuses.
+        if not codecs.lookup(charset)._is_text_encoding:
+            charset = "utf-8"
     except LookupError:
         charset = "utf-8"
     return response.body.decode(charset, errors="replace")

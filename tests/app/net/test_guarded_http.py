@@ -99,7 +99,7 @@ def test_a_redirect_is_followed_only_when_the_new_hop_passes_the_same_checks(ca,
             harness = Harness(ca, resolver)
             allowed = (f"{API}:{server.port}", f"127.0.0.1:{internal.port}", f"internal.example.test:{internal.port}",
                        "169.254.169.254")
-            with pytest.raises(HttpRefused, match="the server redirected to .*, which is refused: ") as info:
+            with pytest.raises(HttpRefused, match="the server redirected to .*refused: ") as info:
                 harness.get(f"https://{API}:{server.port}/start", *allowed)
     assert refusal in str(info.value)
     assert internal.requests == [] and internal.connections == 0
@@ -282,3 +282,38 @@ def test_loopback_in_development_only_by_a_loopback_name_and_only_to_loopback_ad
         with pytest.raises(HttpRefused, match="127.0.0.1 is a loopback address"):
             production.get(f"http://127.0.0.1:{server.port}/", f"127.0.0.1:{server.port}")
     assert len(server.requests) == 2
+
+
+def test_an_answer_without_a_body_is_an_answer_and_a_broken_encoding_is_refused(ca):
+    import zlib
+
+    whole = gzip.compress(b'{"ok": true}' * 50)
+    routes = {"/empty": response(204, b"", content_type=None),
+              "/cut": response(200, whole[: len(whole) // 2], headers={"Content-Encoding": "gzip"}),
+              "/two-members": response(200, gzip.compress(b"a") + gzip.compress(b"b"), content_type="text/plain",
+                                       headers={"Content-Encoding": "gzip"}),
+              "/twice": response(200, zlib.compress(b"{}"), headers={"Content-Encoding": "identity",
+                                                                     "content-encoding": "deflate"})}
+    with LocalHttpServer(lambda r: routes[r.target], tls=ca.server_context(API)) as server:
+        allowed = f"{API}:{server.port}"
+        empty = Harness(ca).get(f"https://{API}:{server.port}/empty", allowed)
+        assert (empty.status, empty.body) == (204, b"")
+        with pytest.raises(HttpFailed, match="cut off before its end"):
+            Harness(ca).get(f"https://{API}:{server.port}/cut", allowed)
+        with pytest.raises(HttpFailed, match="several gzip members"):
+            Harness(ca).get(f"https://{API}:{server.port}/two-members", allowed)
+        with pytest.raises(HttpRefused, match="Content-Encoding more than once"):
+            Harness(ca).get(f"https://{API}:{server.port}/twice", allowed)
+
+
+@pytest.mark.parametrize("address,why", [
+    ("::ffff:0:7f00:1", "an IPv4-translated IPv6 address (of 127.0.0.1)"),
+    ("4000::1", "not in the allocated public (2000::/3) range"),
+    ("e000::1", "not in the allocated public (2000::/3) range"),
+])
+def test_special_ipv6_ranges_python_calls_global_are_refused(address, why):
+    import ipaddress
+
+    from app.net.addresses import refusal
+
+    assert refusal(ipaddress.ip_address(address)) == why
