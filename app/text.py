@@ -29,3 +29,12 @@ def storable_json(value: Any) -> Any:
     if isinstance(value, list):
         return [storable_json(item) for item in value]
     return value
+
+
+def one_line(text: str) -> str:
+    """A title as a listing shows it: storable, control characters (C0, DEL, C1) and runs of white
+    space made single spaces, trimmed."""
+    text = storable(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else " " for c in text)
+    return " ".join(text.split())

@@ -47,7 +47,7 @@ def model_call(budget: TokenBudget) -> Callable[[str], None]:
 
     def step(caller: str) -> None:
         allowance = TurnAllowance(budget, chatbot_id=chatbot, identity=caller, daily_tokens=10**9,
-                                  model="gpt-4o-mini", conversation_id="bench")
+                                  model="gpt-4o-mini", conversation_id="bench", turn_id=uuid.uuid4().hex)
         allowance.settle(allowance.reserve(PROMPT, None, 1024), 1500)
     return step
 

@@ -64,7 +64,8 @@ def unstorable() -> Ending:
 
 
 def success(outcome: TurnOutcome) -> Ending:
-    return Ending("done", None, protocol.done(outcome.usage.as_dict()))
+    # As stored: a provider's absurd counts are clamped, so the event and the usage figures agree.
+    return Ending("done", None, protocol.done(outcome.usage.bounded().as_dict()))
 
 
 def publish_recovered(bus, turn: records.ClosedTurn) -> int | None:

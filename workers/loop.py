@@ -160,22 +160,23 @@ class ToolLoop:
         self._check_cancelled()
         options = self._config.options
         allowance = self._config.allowance
-        if allowance is None:
-            return self._call_model(conversation, tools, outcome, options)
-        # Raises TOKEN_BUDGET_EXCEEDED before the call; a later round's refusal keeps what earlier ones produced.
-        grant = allowance.reserve(conversation, tools, options.max_tokens or DEFAULT_MAX_TOKENS)
+        grant = None
+        if allowance is not None:
+            # Raises TOKEN_BUDGET_EXCEEDED before the call; a later round's refusal keeps what earlier ones produced.
+            grant = allowance.reserve(conversation, tools, options.max_tokens or DEFAULT_MAX_TOKENS)
+            options = dataclasses.replace(options, max_tokens=grant.max_tokens)
         spent_before = outcome.usage.total_tokens
         calls: list[ToolCall] = []
         try:
-            return self._call_model(conversation, tools, outcome,
-                                    dataclasses.replace(options, max_tokens=grant.max_tokens), calls)
+            return self._call_model(conversation, tools, outcome, options, calls)
         finally:
-            spent = outcome.usage.total_tokens - spent_before
-            if not spent and (outcome.parts or calls):
-                # Cut off before the provider reported usage (a cancel, a broken stream): it still charged.
+            if outcome.usage.total_tokens == spent_before and (outcome.parts or calls):
+                # Cut off before the provider reported usage (a cancel, a broken stream): it still charged
+                # for what it wrote, so the turn, the usage rollup and the budget all count an estimate.
                 model = options.model or self._provider.model
-                spent = estimate_usage(model, conversation, tools, outcome.text, calls).total_tokens
-            allowance.settle(grant, spent)
+                outcome.usage = outcome.usage + estimate_usage(model, conversation, tools, outcome.text, calls)
+            if allowance is not None:
+                allowance.settle(grant, outcome.usage.total_tokens - spent_before)
 
     def _call_model(self, conversation: list[dict], tools: list[dict] | None, outcome: TurnOutcome,
                     options: CompletionOptions, calls: list[ToolCall] | None = None) -> tuple[str, list[ToolCall]]:

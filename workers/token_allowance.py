@@ -52,23 +52,29 @@ class TurnAllowance:
     """The daily budget of one (chatbot, caller), as the calls of one turn see it."""
 
     def __init__(self, budget: TokenBudget, *, chatbot_id: str, identity: str, daily_tokens: int, model: str,
-                 conversation_id: str):
+                 conversation_id: str, turn_id: str):
         self._budget = budget
         self._chatbot_id = chatbot_id
         self._identity = identity
         self._daily = daily_tokens
         self._model = model
         self._conversation_id = conversation_id
+        # Calls are numbered per attempt, so a retried attempt's n-th call replaces the reservation a
+        # dead worker's n-th call left open instead of being refused by it.
+        self._turn_id = turn_id
+        self._calls = 0
 
     def reserve(self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None,
                 max_tokens: int) -> Grant:
         """The call's `max_tokens` within the budget, or TOKEN_BUDGET_EXCEEDED."""
+        self._calls += 1
+        call_id = f"{self._turn_id}:{self._calls}"
         try:
             try:
-                return self._reserve(_bytes_bound(messages, tools), max_tokens)
+                return self._reserve(call_id, _bytes_bound(messages, tools), max_tokens, wait_seconds=0)
             except ProtocolError:
                 counted = int(count_prompt(self._model, messages, tools) * _COUNTED_MARGIN) + _TOKENS_PER_MESSAGE
-                return self._reserve(counted, max_tokens)
+                return self._reserve(call_id, counted, max_tokens)
         except redis.RedisError as exc:
             # Without Redis there is no ledger to keep (and none survives its data loss): the call
             # goes ahead unmetered rather than failing every turn for a Redis restart.
@@ -84,9 +90,9 @@ class TurnAllowance:
             # The reservation lapses by itself; what was used goes uncounted.
             log.warning("token budget: %d tokens of chatbot %s not settled: %s", used_tokens, self._chatbot_id, exc)
 
-    def _reserve(self, prompt_tokens: int, max_tokens: int) -> Grant:
+    def _reserve(self, call_id: str, prompt_tokens: int, max_tokens: int, **wait) -> Grant:
         minimum = prompt_tokens + min(max_tokens, MIN_COMPLETION_TOKENS)
         reservation = self._budget.reserve(self._chatbot_id, self._identity, self._daily,
                                            wanted=prompt_tokens + max_tokens, minimum=minimum,
-                                           conversation_id=self._conversation_id)
+                                           reservation_id=call_id, conversation_id=self._conversation_id, **wait)
         return Grant(min(max_tokens, reservation.granted - prompt_tokens), reservation)

@@ -10,6 +10,7 @@ from psycopg import Connection, errors
 
 from app.chat.lifetime import BUMP_EXPIRY, LIVE
 from app.chat.records import Conversation, Turn, conversation_of, turn_of
+from app.text import one_line
 
 TITLE_LENGTH = 80
 
@@ -200,7 +201,7 @@ def withdraw_turn(conn: Connection, turn: Turn) -> None:
 
 
 def _title(content: str) -> str:
-    line = " ".join(content.split())
+    line = one_line(content)
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
 
 

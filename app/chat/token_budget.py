@@ -15,6 +15,7 @@ expires a day after its date ended.
 """
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -33,10 +34,16 @@ HOLD_SLACK_SECONDS = 120
 # No model call fits in fewer tokens (a prompt and the shortest answer worth asking for): a message
 # that would only get this far is refused before it is stored.
 SMALLEST_CALL_TOKENS = 64
+# A call refused only because other calls' reservations are open waits this long for them to settle
+# (they do when their calls end, within seconds) before it gives up, and is told to retry this soon.
+CONTENTION_WAIT_SECONDS = 20.0
+CONTENTION_RETRY_AFTER = 10
 
 # Drops lapsed reservations, then grants min(wanted, remaining) if at least `minimum` is left.
-# ARGV: now, budget, wanted, minimum, reservation id, held until, key ttl. Returns {granted, remaining};
-# granted 0 means refused (or, with wanted 0, a look without reserving).
+# ARGV: now, budget, wanted, minimum, reservation id, held until, key ttl. Returns {granted, remaining,
+# unsettled}: granted 0 means refused (or, with wanted 0, a look without reserving); `unsettled` is
+# the budget less what was settled, which open reservations may still give back. A reservation of
+# the same id is being replaced (a retried attempt of the same call), so it does not count as held.
 _RESERVE = """
 local now = tonumber(ARGV[1])
 local fields = redis.call('HGETALL', KEYS[1])
@@ -45,7 +52,7 @@ for i = 1, #fields, 2 do
   local name, value = fields[i], fields[i + 1]
   if name == 'used' then
     used = tonumber(value)
-  else
+  elseif name ~= 'r:' .. ARGV[5] then
     local sep = string.find(value, ':', 1, true)
     if tonumber(string.sub(value, sep + 1)) <= now then
       redis.call('HDEL', KEYS[1], name)
@@ -56,14 +63,14 @@ for i = 1, #fields, 2 do
 end
 local remaining = tonumber(ARGV[2]) - used - held
 if remaining < tonumber(ARGV[4]) then
-  return {0, remaining}
+  return {0, remaining, tonumber(ARGV[2]) - used}
 end
 local granted = math.min(tonumber(ARGV[3]), remaining)
 if granted > 0 then
   redis.call('HSET', KEYS[1], 'r:' .. ARGV[5], granted .. ':' .. ARGV[6])
   redis.call('EXPIRE', KEYS[1], ARGV[7])
 end
-return {granted, remaining}
+return {granted, remaining, tonumber(ARGV[2]) - used}
 """
 
 # ARGV: reservation id, tokens used, key ttl.
@@ -90,30 +97,46 @@ class TokenBudget:
     def for_turns(cls, client: redis.Redis, turn_timeout_seconds: int) -> TokenBudget:
         return cls(client, hold_seconds=turn_timeout_seconds + HOLD_SLACK_SECONDS)
 
-    def __init__(self, client: redis.Redis, *, hold_seconds: int, clock: Callable[[], float] = time.time):
+    def __init__(self, client: redis.Redis, *, hold_seconds: int, clock: Callable[[], float] = time.time,
+                 pause: Callable[[float], object] | None = None):
         self._client = client
+        self._pause = pause or threading.Event().wait
         self._reserve = client.register_script(_RESERVE)
         self._settle = client.register_script(_SETTLE)
         self._hold = hold_seconds
         self._clock = clock
 
     def check(self, chatbot_id: str, identity: str, budget: int, *, conversation_id: str | None = None) -> None:
-        """Raises TOKEN_BUDGET_EXCEEDED when too little is left today for any call; reserves nothing."""
+        """Raises TOKEN_BUDGET_EXCEEDED when too little is left today for any call; reserves nothing.
+        Open reservations do not count: they may come back, and the worker waits for them."""
         now = self._clock()
-        _, remaining = self._call(self._key(chatbot_id, identity, now), now, budget, 0, SMALLEST_CALL_TOKENS, "-")
-        if remaining < SMALLEST_CALL_TOKENS:
+        _, _, unsettled = self._call(self._key(chatbot_id, identity, now), now, budget, 0, SMALLEST_CALL_TOKENS, "-")
+        if unsettled < SMALLEST_CALL_TOKENS:
             raise self._exceeded(now, conversation_id)
 
     def reserve(self, chatbot_id: str, identity: str, budget: int, *, wanted: int, minimum: int,
-                conversation_id: str | None = None) -> Reservation:
-        """At most `wanted` tokens, and at least `minimum`, or TOKEN_BUDGET_EXCEEDED."""
-        now = self._clock()
-        key = self._key(chatbot_id, identity, now)
-        reservation_id = uuid.uuid4().hex
-        granted, _ = self._call(key, now, budget, max(1, wanted), max(1, minimum), reservation_id)
-        if granted < 1:
-            raise self._exceeded(now, conversation_id)
-        return Reservation(key, reservation_id, granted, _key_ttl(now))
+                reservation_id: str | None = None, conversation_id: str | None = None,
+                wait_seconds: float = CONTENTION_WAIT_SECONDS) -> Reservation:
+        """At most `wanted` tokens, and at least `minimum`, or TOKEN_BUDGET_EXCEEDED. `reservation_id`
+        names the call (the same id replaces an earlier reservation: a retry after a dead worker).
+        While only open reservations stand in the way, waits up to `wait_seconds` for them to settle."""
+        reservation_id = reservation_id or uuid.uuid4().hex
+        give_up = time.monotonic() + wait_seconds
+        pause = 0.05
+        while True:
+            now = self._clock()
+            key = self._key(chatbot_id, identity, now)
+            granted, _, unsettled = self._call(key, now, budget, max(1, wanted), max(1, minimum), reservation_id)
+            if granted >= 1:
+                return Reservation(key, reservation_id, granted, _key_ttl(now))
+            if unsettled < minimum:
+                raise self._exceeded(now, conversation_id)
+            if time.monotonic() >= give_up:
+                # Spent by reservations that have not settled (or a dead worker's, until it lapses).
+                raise ProtocolError(Code.TOKEN_BUDGET_EXCEEDED, conversation_id=conversation_id,
+                                    retry_after=CONTENTION_RETRY_AFTER)
+            self._pause(pause)
+            pause = min(pause * 2, 1.0)
 
     def settle(self, reservation: Reservation, used: int) -> None:
         """Replace the reservation by the tokens really used (more than reserved is charged too)."""
@@ -134,11 +157,11 @@ class TokenBudget:
         return settled, reserved
 
     def _call(self, key: str, now: float, budget: int, wanted: int, minimum: int,
-              reservation_id: str) -> tuple[int, int]:
-        granted, remaining = self._reserve(
+              reservation_id: str) -> tuple[int, int, int]:
+        granted, remaining, unsettled = self._reserve(
             keys=[key], args=[int(now), budget, wanted, minimum, reservation_id, int(now) + self._hold,
                               _key_ttl(now)])
-        return int(granted), int(remaining)
+        return int(granted), int(remaining), int(unsettled)
 
     def _key(self, chatbot_id: str, identity: str, now: float) -> str:
         day = datetime.fromtimestamp(now, timezone.utc).date().isoformat()

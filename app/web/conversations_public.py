@@ -27,7 +27,7 @@ from app.auth.tokens import Principal
 from app.chat import conversation_queries as queries
 from app.chatbots.spec import is_valid_name
 from app.protocol import Code, ProtocolError
-from app.text import storable
+from app.text import one_line
 from app.web.auth import current_principal
 from app.web.context import web_context
 from app.web.conversation_json import detail_object, summary_object, user_message_object
@@ -179,7 +179,7 @@ def _title() -> str:
     title = body.get("title")
     if not isinstance(title, str):
         raise invalid("title", "is required, a string")
-    title = " ".join(storable(title).split())
+    title = one_line(title)
     if not title:
         raise invalid("title", "must not be empty")
     if len(title) > MAX_TITLE:

@@ -182,7 +182,9 @@ def test_provider_errors_propagate_and_keep_the_partial_outcome():
     with pytest.raises(ProviderError):
         loop.run(USER, DEFS, ctx, outcome)
     assert provider.streams[1].closed
-    assert outcome.text == "x" and outcome.usage == Usage(3, 1)
+    # The broken second call reported nothing, but wrote "x": it is counted as the server's estimate.
+    assert outcome.text == "x" and outcome.usage.estimated
+    assert outcome.usage.prompt_tokens > 3 and outcome.usage.completion_tokens == 1 + 1
     assert [m["role"] for m in outcome.transcript] == ["assistant", "tool"]
 
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from app.chat.token_budget import TokenBudget
+from app.chat.token_budget import CONTENTION_RETRY_AFTER, TokenBudget
 from app.protocol import Code, ProtocolError
 from workers.token_allowance import MIN_COMPLETION_TOKENS, TurnAllowance
 
@@ -60,11 +60,38 @@ def test_a_dead_workers_reservation_lapses_after_the_hold_time(client):
     now = [at("2026-12-02T10:00:00")]
     budget, chatbot = TokenBudget(client, hold_seconds=300, clock=lambda: now[0]), str(uuid.uuid4())
     budget.reserve(chatbot, "user:a", 1_000, wanted=1_000, minimum=10)  # and never settled
-    with pytest.raises(ProtocolError):
-        budget.check(chatbot, "user:a", 1_000)
+    with pytest.raises(ProtocolError) as refused:
+        budget.reserve(chatbot, "user:a", 1_000, wanted=1_000, minimum=10, wait_seconds=0)
+    # Held, not spent: the caller is told to come back soon, not at midnight.
+    assert refused.value.retry_after == CONTENTION_RETRY_AFTER
     now[0] += 301
-    budget.check(chatbot, "user:a", 1_000)
     assert budget.reserve(chatbot, "user:a", 1_000, wanted=1_000, minimum=10).granted == 1_000
+
+
+def test_a_retried_call_replaces_the_reservation_its_dead_attempt_left(client):
+    budget, chatbot = TokenBudget(client, hold_seconds=300), str(uuid.uuid4())
+    budget.reserve(chatbot, "user:a", 2_000, wanted=2_000, minimum=10, reservation_id="turn-1:1")  # worker died
+    again = budget.reserve(chatbot, "user:a", 2_000, wanted=2_000, minimum=10, reservation_id="turn-1:1",
+                           wait_seconds=0)
+    assert again.granted == 2_000 and budget.used(chatbot, "user:a") == (0, 2_000)
+    budget.settle(again, 700)
+    assert budget.used(chatbot, "user:a") == (700, 0)
+
+
+def test_a_call_waits_for_open_reservations_to_settle_and_the_web_does_not_count_them(client):
+    budget, chatbot = TokenBudget(client, hold_seconds=300), str(uuid.uuid4())
+    other = budget.reserve(chatbot, "user:a", 1_000, wanted=900, minimum=10)
+    budget.check(chatbot, "user:a", 1_000)   # 900 reserved, none spent: a new message is still taken
+    pauses = []
+
+    def other_call_ends(seconds):
+        pauses.append(seconds)
+        budget.settle(other, 300)
+
+    waiting = TokenBudget(client, hold_seconds=300, pause=other_call_ends)
+    mine = waiting.reserve(chatbot, "user:a", 1_000, wanted=600, minimum=400)
+    assert len(pauses) == 1 and mine.granted == 600
+    assert budget.used(chatbot, "user:a") == (300, 600)
 
 
 def test_the_budget_starts_again_at_midnight_utc_and_every_key_expires(client):
@@ -85,7 +112,7 @@ def test_the_budget_starts_again_at_midnight_utc_and_every_key_expires(client):
 def test_a_turns_allowance_caps_max_tokens_to_what_is_left_and_refuses_below_a_useful_answer(client):
     budget, chatbot = TokenBudget(client, hold_seconds=60), str(uuid.uuid4())
     allowance = TurnAllowance(budget, chatbot_id=chatbot, identity="user:a", daily_tokens=2_000,
-                              model="gpt-4o-mini", conversation_id="c")
+                              model="gpt-4o-mini", conversation_id="c", turn_id="t")
     messages = [{"role": "system", "content": "x" * 400}, {"role": "user", "content": "hello"}]
     plenty = allowance.reserve(messages, None, 1_000)
     assert plenty.max_tokens == 1_000           # the UTF-8 bound fits: nothing counted, nothing capped
@@ -105,6 +132,6 @@ def test_a_prompt_that_only_fits_when_counted_is_counted(client):
     # 'x' * 4000 is 4,000 bytes but a few hundred tokens: a nearly spent budget is still usable.
     budget, chatbot = TokenBudget(client, hold_seconds=60), str(uuid.uuid4())
     allowance = TurnAllowance(budget, chatbot_id=chatbot, identity="user:a", daily_tokens=2_000,
-                              model="gpt-4o-mini", conversation_id="c")
+                              model="gpt-4o-mini", conversation_id="c", turn_id="t")
     grant = allowance.reserve([{"role": "user", "content": "x" * 4_000}], None, 500)
     assert grant.max_tokens == 500 and grant.reservation.granted < 2_000
