@@ -10,6 +10,7 @@ from app.chat.hub import ChatHub
 from app.providers.probe import probe_limits
 from app.providers.selection import ProviderClients
 from app.runtime import Runtime
+from app.secrets.scrub import install_log_scrubbing
 from app.web import (
     chatbots_admin,
     chatbots_public,
@@ -19,6 +20,8 @@ from app.web import (
     errors,
     health,
     providers_admin,
+    settings_admin,
+    settings_public,
     usage_admin,
     ws,
 )
@@ -33,6 +36,8 @@ def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in _CHATTY_CLIENT_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger(name).getEffectiveLevel()))
+    # Secret values a turn (or a settings request) holds never reach a log line (app/secrets/scrub.py).
+    install_log_scrubbing()
 
 
 # A request must not wait without end behind a lock someone holds on the server's tables (an admin
@@ -60,6 +65,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     app.register_blueprint(conversations_public.bp)
     app.register_blueprint(conversations_admin.bp)
     app.register_blueprint(usage_admin.bp)
+    app.register_blueprint(settings_public.bp)
+    app.register_blueprint(settings_admin.bp)
     ws.init_app(app)
     return app
 

@@ -38,6 +38,8 @@ class Code(StrEnum):
     INVALID_MESSAGE = "INVALID_MESSAGE"
     UNKNOWN_TYPE = "UNKNOWN_TYPE"
     SETTINGS_MISSING = "SETTINGS_MISSING"
+    SETTING_NOT_FOUND = "SETTING_NOT_FOUND"
+    SETTING_EXISTS = "SETTING_EXISTS"
     INVALID_REQUEST = "INVALID_REQUEST"
     INVALID_CONFIG = "INVALID_CONFIG"
     INVALID_PROVIDER_CONFIG = "INVALID_PROVIDER_CONFIG"
@@ -80,6 +82,8 @@ _SPECS = (
     ErrorSpec(Code.INVALID_MESSAGE, "Invalid message", 400, when="not a JSON object, a missing or ill-typed field, text PostgreSQL cannot store"),
     ErrorSpec(Code.UNKNOWN_TYPE, "Unknown frame type", 400, when="a frame `type` the server does not know"),
     ErrorSpec(Code.SETTINGS_MISSING, "A required setting is missing", 400, when="a setting named in @fluxbase:required-settings has no value (the text names it)"),
+    ErrorSpec(Code.SETTING_NOT_FOUND, "Setting not found", 404, when="a settings API call for a key that has no setting of that kind in that scope"),
+    ErrorSpec(Code.SETTING_EXISTS, "A setting with this key exists", 409, when="creating a setting that exists, or writing a secret over a plain setting (or back) without deleting it first"),
     ErrorSpec(Code.INVALID_REQUEST, "Invalid request", 400, when="a REST body or parameter that is malformed"),
     ErrorSpec(Code.INVALID_CONFIG, "Invalid chatbot configuration", 400, when="a chatbot `config` value that fails validation"),
     ErrorSpec(Code.INVALID_PROVIDER_CONFIG, "Invalid provider configuration", 400, when="a provider body that fails validation (`field` names the key, e.g. `config.endpoint`)"),

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import redis
 
 from app import protocol
+from app.secrets.scrub import NO_SECRETS, Scrubber
 from app.streaming.bus import UNRECORDED_SEQ_SLACK, StreamBus
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,13 @@ class TurnEmitter:
         self._lost = False
         self._retry_at = 0.0
         self._wait = threading.Event()
+        self._scrubber = NO_SECRETS
         self.last_seq = floor
+
+    def scrub_with(self, scrubber: Scrubber) -> None:
+        """From now on every event goes out with the turn's known secret values taken out (its plan
+        knows them; events before it, the restart note, carry none)."""
+        self._scrubber = scrubber
 
     def __call__(self, event: dict) -> None:
         """Best effort: a client event that cannot be published now is dropped and reported."""
@@ -99,6 +106,7 @@ class TurnEmitter:
             if self._dropped and time.monotonic() < self._retry_at:
                 self._dropped += 1
                 return
+            event = self._scrubber.event(event)
             if self._budget is not None:
                 event = self._budget.apply(event)
             try:
@@ -111,6 +119,7 @@ class TurnEmitter:
         """Publish the ending, retrying while Redis is away; its seq, or None if it never got through."""
         deadline = time.monotonic() + retry_seconds
         pause = 0.1
+        ending = self._scrubber.event(ending)
         while True:
             with self._lock:
                 try:

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 from psycopg import Connection
 
 from app.chat.records import StoredMessage, TurnContext
-from app.chat.templates import load_settings, render
+from app.chat.templates import load_settings, missing, missing_error, render, scopes_of
 from app.chat.turns import history, quota_key
 from app.chatbots import repository as chatbots
 from app.chatbots.policy import server_policy
 from app.protocol import Code, ProtocolError
 from app.providers.base import CompletionOptions, Provider
+from app.settings_store.turn_secrets import NO_TURN_SECRETS, TurnSecrets, turn_secrets
 from app.sql.audit import turn_wrote_data
 from app.tools.sql_tool import chatbot_access_policy
 from workers.prompt import PromptInput, build_messages
@@ -60,6 +61,7 @@ class TurnPlan:
     provider: Provider
     options: CompletionOptions
     limits: TurnLimits
+    secrets: TurnSecrets = NO_TURN_SECRETS   # what http_get may fill in, and what is scrubbed from the turn
 
     @property
     def messages(self) -> list[dict]:
@@ -84,7 +86,13 @@ def build_plan(conn: Connection, services: WorkerServices, started: TurnContext)
     config = chatbot.config
     end_user = end_user_of(conversation.user_id, conversation.user_role)
     offered = tuple(tool["name"] for tool in services.registry.offered(list(chatbot.tools)))
-    template_settings = load_settings(conn, list(config.get("required_settings", [])), conversation.user_id)
+    # Every key the prompt names, and the required ones; a required one deleted since start_chat ends the turn.
+    required = list(config.get("required_settings", []))
+    scopes = scopes_of(chatbot.system_prompt, required)
+    template_settings = load_settings(conn, scopes, conversation.user_id)
+    absent = missing(required, scopes, template_settings)
+    if absent:
+        raise missing_error(absent, scopes)
     policy = chatbot_access_policy(config)
     schema = (services.schema_cache.describe(conn, (chatbot.id, chatbot.version, end_user.role), policy, end_user.role)
               if policy is not None and "execute_sql" in offered else None)
@@ -103,7 +111,8 @@ def build_plan(conn: Connection, services: WorkerServices, started: TurnContext)
         limits=TurnLimits(max_tool_rounds=settings.max_tool_rounds,
                           deadline=time.monotonic() + settings.turn_timeout_seconds,
                           max_tokens=config["max_tokens"], daily_tokens=config["daily_token_budget"],
-                          quota_key=quota_key(conn, turn.id) or _fallback_quota_key(conversation)))
+                          quota_key=quota_key(conn, turn.id) or _fallback_quota_key(conversation)),
+        secrets=turn_secrets(template_settings, scopes, settings.encryption_key))
 
 
 def _fallback_quota_key(conversation) -> str:

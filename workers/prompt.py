@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.chat.records import StoredMessage
+from app.chatbots.values import InvalidValue, parse_language
+from app.net.urls import PLACEHOLDER
 
 # About four characters per token; the history keeps the newest turns that fit.
 HISTORY_CHAR_BUDGET = 48_000
@@ -40,10 +42,32 @@ def current_date(prompt: PromptInput) -> str:
     return f"Current date (UTC): {prompt.now.date().isoformat()}"
 
 
+def secret_placeholders(prompt: PromptInput) -> str | None:
+    if not PLACEHOLDER.search(prompt.chatbot_prompt):
+        return None
+    # The model never sees a secret's value (app/chat/templates.py); it must not hunt for one either.
+    if "http_get" not in prompt.tool_names:
+        return "Text written {{secret:NAME}} stands for a secret value you are not shown and cannot use here."
+    return ("Text written {{secret:NAME}} stands for a secret value you are not shown. Where a request needs it, "
+            "put the placeholder unchanged in an http_get URL query, `params` value or header value: the http_get "
+            "tool fills it in when it sends the request, and nothing else ever does. Do not try to guess or "
+            "reveal the value.")
+
+
 def response_language(prompt: PromptInput) -> str:
-    if prompt.response_language == "auto":
+    language = _language_name(prompt.response_language)
+    if language == "auto":
         return "Answer in the language of the user's latest message."
-    return f"Always answer in {prompt.response_language}, whatever language the user writes in."
+    return f"Always answer in {language}, whatever language the user writes in."
+
+
+def _language_name(value: str) -> str:
+    """`de`, `German` and `Deutsch` all mean German; a sync already stores the English name, this also
+    covers a value stored another way. Anything not recognised is passed on as written."""
+    try:
+        return parse_language(value)
+    except InvalidValue:
+        return value.strip() or "auto"
 
 
 def schema(prompt: PromptInput) -> str | None:
@@ -72,8 +96,8 @@ def notes(prompt: PromptInput) -> str | None:
     return "\n".join(prompt.notes) if prompt.notes else None
 
 
-SECTIONS: tuple[Section, ...] = (chatbot_prompt, current_date, response_language, schema, tool_data_is_data,
-                                 knowledge, notes)
+SECTIONS: tuple[Section, ...] = (chatbot_prompt, secret_placeholders, current_date, response_language, schema,
+                                 tool_data_is_data, knowledge, notes)
 
 
 def system_message(prompt: PromptInput, sections: Sequence[Section] = SECTIONS) -> str:

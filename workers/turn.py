@@ -22,6 +22,8 @@ from app import protocol
 from app.chat import records, turns
 from app.chat.records import Closing, NewMessage
 from app.protocol import Code, Step
+from app.secrets import scrub
+from app.settings_store.turn_secrets import NO_TURN_SECRETS, TurnSecrets
 from app.tools.base import ToolContext
 from app.unavailable import is_unavailable
 from workers.cancellation import TurnCancellation
@@ -73,29 +75,36 @@ def run_attempt(services: WorkerServices, started: records.TurnContext) -> None:
                        on_published=lambda seq: services.leases.note_seq(turn.id, seq))
     outcome = TurnOutcome()
     cancellation = TurnCancellation()
+    secrets = NO_TURN_SECRETS
     try:
         if turn.attempts > 1:
             emit(protocol.progress(Step.THINKING, "Restarting the answer after a worker failure"))
         with services.runtime.db.connection() as conn:
             plan = build_plan(conn, services, started)
-        loop = ToolLoop(plan.provider, services.registry, emit=emit, cancellation=cancellation,
-                        config=LoopConfig(plan.limits.max_tool_rounds, plan.options, deadline=plan.limits.deadline,
-                                          allowance=_allowance(services, plan)))
-        with services.cancel_hub.watch(turn.id, cancellation):
-            loop.run(plan.messages, list(plan.tool_definitions), _tool_context(services, plan, emit, cancellation),
-                     outcome)
+        # The turn's known secret values go out of its events, its stored messages and the process's logs.
+        secrets = plan.secrets
+        emit.scrub_with(secrets.scrubber)
+        with scrub.held(secrets.scrubber):
+            loop = ToolLoop(plan.provider, services.registry, emit=emit, cancellation=cancellation,
+                            config=LoopConfig(plan.limits.max_tool_rounds, plan.options,
+                                              deadline=plan.limits.deadline, allowance=_allowance(services, plan)))
+            with services.cancel_hub.watch(turn.id, cancellation):
+                loop.run(plan.messages, list(plan.tool_definitions),
+                         _tool_context(services, plan, emit, cancellation), outcome)
     except BaseException as exc:
-        _close(services, turn, outcome, ending_for(exc, turn.id), emit)
+        with scrub.held(secrets.scrubber):
+            _close(services, turn, outcome, ending_for(exc, turn.id), emit, secrets)
         if not isinstance(exc, Exception):
             raise
     else:
-        _close(services, turn, outcome, success(outcome), emit)
+        with scrub.held(secrets.scrubber):
+            _close(services, turn, outcome, success(outcome), emit, secrets)
 
 
 def _allowance(services: WorkerServices, plan: TurnPlan) -> TurnAllowance:
     return TurnAllowance(services.token_budget, chatbot_id=plan.chatbot.id, identity=plan.limits.quota_key,
                          daily_tokens=plan.limits.daily_tokens, model=plan.options.model or plan.provider.model,
-                         conversation_id=plan.started.turn.conversation_id)
+                         conversation_id=plan.started.turn.conversation_id, turn_id=plan.started.turn.id)
 
 
 def _tool_context(services: WorkerServices, plan: TurnPlan, emit: TurnEmitter,
@@ -104,13 +113,20 @@ def _tool_context(services: WorkerServices, plan: TurnPlan, emit: TurnEmitter,
     return ToolContext(conversation_id=turn.conversation_id, turn_id=turn.id, message_id=turn.assistant_message_id,
                        chatbot_id=plan.chatbot.id, chatbot_config=plan.chatbot.config, user_id=plan.end_user.user_id,
                        role=plan.end_user.role, claims=plan.end_user.claims, emit=emit, cancel=cancellation.token,
-                       services=services.tool_services)
+                       services=services.tool_services,
+                       # Only the secrets this chatbot may use (app/settings_store/turn_secrets.py).
+                       secrets=plan.secrets.resolve if plan.secrets else None,
+                       scrub=plan.secrets.scrubber.text if plan.secrets else None)
 
 
-def _stored_messages(turn: records.Turn, outcome: TurnOutcome, status: str) -> list[NewMessage]:
-    messages = [NewMessage(**entry) for entry in outcome.transcript]
+def _stored_messages(turn: records.Turn, outcome: TurnOutcome, status: str,
+                     secrets: TurnSecrets = NO_TURN_SECRETS) -> list[NewMessage]:
+    # Tool results were scrubbed as they came back; the model's own words and arguments are too, in
+    # case it reproduced a value some other way. A turn without secrets stores what it has as it is.
+    clean = secrets.scrubber.value if secrets else (lambda value: value)
+    messages = [NewMessage(**clean(entry)) for entry in outcome.transcript]
     if status == "done" or outcome.text:
-        messages.append(NewMessage(role="assistant", content=outcome.text, message_id=turn.assistant_message_id,
+        messages.append(NewMessage(role="assistant", content=clean(outcome.text), message_id=turn.assistant_message_id,
                                    status={"done": "complete"}.get(status, status),
                                    prompt_tokens=outcome.usage.bounded().prompt_tokens,
                                    completion_tokens=outcome.usage.bounded().completion_tokens,
@@ -119,12 +135,12 @@ def _stored_messages(turn: records.Turn, outcome: TurnOutcome, status: str) -> l
 
 
 def _close(services: WorkerServices, turn: records.Turn, outcome: TurnOutcome, ending: Ending,
-           emit: TurnEmitter) -> None:
+           emit: TurnEmitter, secrets: TurnSecrets = NO_TURN_SECRETS) -> None:
     """Persist what the turn produced (tool calls and results, and the text so far) and close it;
     publish the ending only if this attempt closed it. A PostgreSQL outage is waited out: the
     answer exists only in this process until it is stored."""
     try:
-        closing = _while_database_away(lambda: _store(services, turn, outcome, ending), turn.id)
+        closing = _while_database_away(lambda: _store(services, turn, outcome, ending, secrets), turn.id)
     except psycopg.Error:
         # PostgreSQL refused what the turn produced: close it without that, once, rather than leave it
         # running for housekeeping to run again (and fail the same way) until its attempts run out.
@@ -147,14 +163,15 @@ def _close(services: WorkerServices, turn: records.Turn, outcome: TurnOutcome, e
     _while_database_away(lambda: _record(services, turn, emit.last_seq, seq), turn.id)
 
 
-def _store(services: WorkerServices, turn: records.Turn, outcome: TurnOutcome, ending: Ending) -> Closing:
+def _store(services: WorkerServices, turn: records.Turn, outcome: TurnOutcome, ending: Ending,
+           secrets: TurnSecrets = NO_TURN_SECRETS) -> Closing:
     usage = outcome.usage.bounded()
     with services.runtime.db.connection() as conn:
         with conn.transaction():
             return turns.close_turn(
                 conn, turn, status=ending.status, error_code=ending.code and ending.code.value,
                 prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-                usage_estimated=usage.estimated, messages=_stored_messages(turn, outcome, ending.status))
+                usage_estimated=usage.estimated, messages=_stored_messages(turn, outcome, ending.status, secrets))
 
 
 def _record(services: WorkerServices, turn: records.Turn, last_seq: int, ending_seq: int | None) -> None:

@@ -16,6 +16,7 @@ from app.chat.frames import Auth, Cancel, StartChat, UserMessage, parse_frame
 from app.chat.hub import ChatHub
 from app.chat.outbox import Outbox
 from app.chat.request_limits import caller_identity
+from app.chat.templates import require_settings
 from app.chatbots import repository as chatbots
 from app.chatbots.policy import server_policy
 from app.protocol import Code, ProtocolError
@@ -170,6 +171,9 @@ class ChatSession:
                 raise ProtocolError(Code.CHATBOT_NOT_FOUND)
             if principal.anonymous and not chatbot.config["allow_unauthenticated"]:
                 raise ProtocolError(Code.AUTH_REQUIRED, "This chatbot requires authentication")
+            # Not a prompt with a hole: a required setting without a value for this caller refuses the chat.
+            require_settings(conn, chatbot.system_prompt, chatbot.config.get("required_settings", ()),
+                             principal.user_id)
             if request.conversation_id not in self._attached and len(self._attached) >= MAX_CONVERSATIONS_PER_SOCKET:
                 raise ProtocolError(Code.INVALID_MESSAGE,
                                     f"a socket can follow at most {MAX_CONVERSATIONS_PER_SOCKET} conversations")
@@ -215,8 +219,15 @@ class ChatSession:
         attached = self._session_for(request.conversation_id)
         with self._hub.runtime.db.connection() as conn:
             try:
-                turn = conversations.start_turn(conn, request.conversation_id, request.content,
-                                                max_turns=attached.max_turns)
+                # One transaction: a message the limits refuse is rolled back whole (its title, the
+                # conversation's clock), and a message racing it on another socket waits for that
+                # outcome at the unique index instead of being told TURN_IN_PROGRESS for a turn that
+                # will never exist.
+                with conn.transaction():
+                    turn = conversations.start_turn(conn, request.conversation_id, request.content,
+                                                    max_turns=attached.max_turns)
+                    turns.set_quota_key(conn, turn.id, self._identity)
+                    self._check_quotas(attached, request.conversation_id)
             except conversations.TurnInProgress:
                 raise ProtocolError(Code.TURN_IN_PROGRESS, conversation_id=request.conversation_id) from None
             except conversations.TurnLimitReached:
@@ -225,22 +236,6 @@ class ChatSession:
                 raise ProtocolError(Code.CONVERSATION_NOT_FOUND, conversation_id=request.conversation_id) from None
             except conversations.ChatbotGone:
                 raise ProtocolError(Code.CHATBOT_NOT_FOUND, conversation_id=request.conversation_id) from None
-            turns.set_quota_key(conn, turn.id, self._identity)
-            conn.commit()
-            # Counted only for a message that starts a turn (a retry refused as TURN_IN_PROGRESS uses
-            # none); a refused one is taken back before it is queued: nothing stays stored, no model is asked.
-            # The token budget is only looked at (the worker reserves per model call), and first, so a
-            # message refused for it uses none of the request quotas.
-            try:
-                self._hub.token_budget.check(attached.conversation.chatbot_id, self._identity, attached.token_budget,
-                                             conversation_id=request.conversation_id)
-                self._hub.request_limits.check(attached.conversation.chatbot_id, self._identity,
-                                               per_minute=attached.rate_limit, per_day=attached.daily_limit,
-                                               conversation_id=request.conversation_id)
-            except Exception:
-                conversations.withdraw_turn(conn, turn)
-                conn.commit()
-                raise
         # Enqueued only after the user message is committed: the worker must find it.
         try:
             self._hub.enqueue_turn(turn.id)
@@ -256,6 +251,16 @@ class ChatSession:
             log.exception("could not enqueue turn %s", turn.id)
             raise ProtocolError(Code.INTERNAL_ERROR, "Could not start the turn",
                                 conversation_id=request.conversation_id) from None
+
+    def _check_quotas(self, attached: _Attached, conversation_id: str) -> None:
+        """Counted only for a message that starts a turn (a retry refused as TURN_IN_PROGRESS uses none).
+        The token budget is only looked at (the worker reserves per model call), and first, so a
+        message refused for it uses none of the request quotas."""
+        chatbot_id = attached.conversation.chatbot_id
+        self._hub.token_budget.check(chatbot_id, self._identity, attached.token_budget,
+                                     conversation_id=conversation_id)
+        self._hub.request_limits.check(chatbot_id, self._identity, per_minute=attached.rate_limit,
+                                       per_day=attached.daily_limit, conversation_id=conversation_id)
 
     def _cancel(self, request: Cancel) -> None:
         attached = self._session_for(request.conversation_id)

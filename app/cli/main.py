@@ -10,6 +10,7 @@ from app.cli import (
     commands_providers,
     commands_run,
     commands_services,
+    commands_settings,
     commands_usage,
 )
 from app.cli.console import make_console
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_chatbots.add_parsers(sub)
     commands_providers.add_parsers(sub)
     commands_usage.add_parsers(sub)
+    commands_settings.add_parsers(sub)
     return parser
 
 

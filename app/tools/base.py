@@ -55,6 +55,9 @@ class ToolContext:
     # Resolve a secret setting's value at execution time; None when the turn has none. Called by a
     # tool only at the moment a value must go out (http_get, after its host was checked).
     secrets: Callable[[str], str | None] | None = None
+    # Known secret values out of a text (each back to its placeholder); the registry applies it to
+    # every result before the model, the transcript or the history see it. None: the turn has none.
+    scrub: Callable[[str], str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

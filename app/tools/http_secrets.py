@@ -8,13 +8,11 @@ the placeholder again.
 """
 from __future__ import annotations
 
-import html
-import json
-import re
 from collections.abc import Callable
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote
 
 from app.net.urls import PLACEHOLDER
+from app.secrets.scrub import echoes
 from app.tools.base import ToolError
 
 __all__ = ["SecretFill", "has_placeholder"]
@@ -53,23 +51,6 @@ class SecretFill:
             if not value:
                 continue
             placeholder = f"{{{{secret:{key}}}}}"
-            for form in sorted(_echoes(value), key=len, reverse=True):
+            for form in sorted(echoes(value), key=len, reverse=True):
                 text = text.replace(form, placeholder)
         return text
-
-
-# What encodeURI leaves as it is: a server building links with it echoes a value this way.
-_URI_SAFE = ";,/?:@&=+$-_.!~*'()#"
-_PERCENT = re.compile(r"%[0-9A-F]{2}")
-
-
-def _echoes(value: str) -> set[str]:
-    """The spellings a server is likely to echo a value in: as sent, percent-encoded (either case of hex,
-    as a component, a query or encodeURI), JSON-escaped (Python's, Go's, PHP's) and HTML-escaped. A
-    value echoed transformed otherwise (base64, upper case, cut) is not recognised."""
-    encoded = {quote(value, safe=""), quote(value), quote_plus(value), quote(value, safe=_URI_SAFE)}
-    encoded |= {_PERCENT.sub(lambda m: m.group().lower(), form) for form in encoded}
-    as_json = {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
-    go_json = {form.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") for form in as_json}
-    php_json = {form.replace("/", "\\/") for form in as_json | go_json}
-    return {value, html.escape(value), html.escape(value, quote=False)} | encoded | as_json | go_json | php_json

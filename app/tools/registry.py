@@ -73,6 +73,11 @@ class ToolRegistry:
         return offered
 
     def invoke(self, name: str, raw_arguments: str, context: ToolContext, offered: set[str]) -> str:
+        result = self._invoke(name, raw_arguments, context, offered)
+        # A tool may return a secret it was never given (a row, a page echoing a header): not to the model.
+        return context.scrub(result) if context.scrub is not None else result
+
+    def _invoke(self, name: str, raw_arguments: str, context: ToolContext, offered: set[str]) -> str:
         tool = self._tools.get(name)
         if tool is None or name not in offered:
             return f"Error: tool {name!r} is not available to this chatbot"

@@ -5,7 +5,7 @@
  * respects per-user preferences stored as user settings.
  *
  * @fluxbase:description Find addresses and places near you
- * @fluxbase:required-settings pelias.endpoint,location.home_city,location.search_radius_km
+ * @fluxbase:required-settings pelias.endpoint,location.search_radius_km # the home city is optional: asked for when unset
  * @fluxbase:http-allowed-domains pelias.example.com # host of the pelias.endpoint setting
  * @fluxbase:allowed-tables locations
  * @fluxbase:allowed-operations SELECT

@@ -54,3 +54,20 @@ def test_history_is_trimmed_to_whole_recent_turns():
     tool_ids = {m["tool_call_id"] for m in kept if m["role"] == "tool"}
     call_ids = {c["id"] for m in kept if m.get("tool_calls") for c in m["tool_calls"]}
     assert tool_ids == call_ids
+
+
+def test_the_language_instruction_for_auto_and_for_a_code_an_english_and_a_native_name():
+    assert "Answer in the language of the user's latest message." in system_message(PromptInput("S", "auto", NOW))
+    for written in ("de", "German", "Deutsch", "de-AT"):
+        text = system_message(PromptInput("S", written, NOW))
+        assert "Always answer in German, whatever language the user writes in." in text, written
+    assert "Always answer in Klingon" in system_message(PromptInput("S", "Klingon", NOW))  # passed on as written
+
+
+def test_a_prompt_with_a_secret_placeholder_tells_the_model_who_fills_it_in():
+    plain = system_message(PromptInput("Use the API.", "auto", NOW, ("http_get",)))
+    assert "{{secret:" not in plain
+    with_secret = system_message(PromptInput("Key: {{secret:weather.key}}", "auto", NOW, ("http_get",)))
+    assert "the http_get tool fills it in" in with_secret and "Do not try to guess or reveal" in with_secret
+    without_tool = system_message(PromptInput("Key: {{secret:weather.key}}", "auto", NOW, ("execute_sql",)))
+    assert "cannot use here" in without_tool and "http_get" not in without_tool
