@@ -5,6 +5,7 @@ an `emit` callable for client events and a cancellation object.
 """
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import threading
 import time
@@ -235,7 +236,9 @@ class ToolLoop:
         if len(ran) == 1:
             return [run(ran[0])] + over
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_TOOLS, len(ran))) as pool:
-            return list(pool.map(run, ran)) + over
+            # Each call in a copy of this context: what it logs is scrubbed of the turn's secrets too.
+            futures = [pool.submit(contextvars.copy_context().run, run, call) for call in ran]
+            return [future.result() for future in futures] + over
 
     def _check_cancelled(self) -> None:
         if self._cancellation.cancelled:

@@ -142,8 +142,10 @@ def cmd_get(settings, args) -> int:
         row = store.get(conn, args.key, args.user)
     if row is None:
         return _refused(f"no setting {args.key} ({_scope(args.user)})")
-    # The value alone and exactly (no markup, no wrapping), so scripts can use it.
-    print(SECRET_SHOWN if row.is_secret else as_text(row.value))
+    # The value alone and exactly (no markup, no wrapping), so scripts can use it; on a terminal,
+    # without the control characters a user could have stored to drive the admin's terminal.
+    text = SECRET_SHOWN if row.is_secret else as_text(row.value)
+    print(_terminal_safe(text) if sys.stdout.isatty() else text)
     return 0
 
 
@@ -159,14 +161,18 @@ def cmd_list(settings, args) -> int:
         table.add_column(column, overflow="fold")
     for row in rows:
         shown = SECRET_SHOWN if row.is_secret else _cell(as_text(row.value))
-        table.add_row(Text(row.key), Text(shown), Text(row.description or ""),
+        table.add_row(Text(row.key), Text(shown), Text(_terminal_safe(row.description or "")),
                       row.updated_at.isoformat(timespec="seconds") if row.updated_at else "")
     out.print(table)
     return 0
 
 
+def _terminal_safe(text: str) -> str:
+    return "".join(c if c.isprintable() or c in "\n\t" else "\ufffd" for c in text)
+
+
 def _cell(text: str) -> str:
-    text = " ".join(text.split())
+    text = " ".join(_terminal_safe(text).split())
     return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
 
 

@@ -5,10 +5,11 @@ a truth test. Each value is looked for in the spellings servers echo values in (
 with http_get's own scrubbing in app/tools/http_secrets.py), longest first, so a value that
 contains another is replaced whole.
 
-Logs are covered process-wide: `install_log_scrubbing()` wraps the log record factory, and while a
-turn `holds` its values every record made in the process is scrubbed as it is created, whichever
+Logs: `install_log_scrubbing()` wraps the log record factory, and while a turn `holds` its values
+every record made in its context (its greenlet, or thread) is scrubbed as it is created, whichever
 handler writes it later (Celery installs its own handlers after start-up; a filter on the handlers
-of the moment would miss them). With nothing held a record costs one check.
+of the moment would miss them). Other turns' lines are left alone: a user's value must not be able
+to erase words from everyone's logs. With nothing held a record costs one check.
 """
 from __future__ import annotations
 
@@ -16,10 +17,9 @@ import html
 import json
 import logging
 import re
-import threading
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -44,7 +44,12 @@ def echoes(value: str) -> set[str]:
     as_json = {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
     go_json = {form.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") for form in as_json}
     php_json = {form.replace("/", "\\/") for form in as_json | go_json}
-    return {value, html.escape(value), html.escape(value, quote=False)} | encoded | as_json | go_json | php_json
+    escaped = {html.escape(value), html.escape(value, quote=False)}
+    # Jinja/markupsafe and Go write quotes as &#39; and &#34;; PHP's urlencode and Java's URLEncoder
+    # also encode ~ and *.
+    escaped |= {form.replace("&#x27;", "&#39;").replace("&quot;", "&#34;") for form in escaped}
+    encoded |= {form.replace("~", "%7E").replace("*", "%2A") for form in encoded}
+    return {value} | escaped | encoded | as_json | go_json | php_json
 
 
 class Scrubber:
@@ -55,9 +60,19 @@ class Scrubber:
         # Longest first; among equals, a stable order, so the same text always scrubs the same way.
         self._pairs = sorted(pairs, key=lambda pair: (-len(pair[0]), pair))
         self.values = frozenset(value for values in (secrets or {}).values() for value in values if value)
+        # Only values that are a number's own spelling ("73194628", not "0042" or "1e3").
+        self._numbers = {value: placeholder(key) for key, values in (secrets or {}).items() for value in values
+                         if value and _as_number(value) is not None and _number_text(_as_number(value)) == value}
 
     def __bool__(self) -> bool:
         return bool(self._pairs)
+
+    def merged(self, other: Scrubber) -> Scrubber:
+        both = Scrubber()
+        both._pairs = sorted(set(self._pairs) | set(other._pairs), key=lambda pair: (-len(pair[0]), pair))
+        both.values = self.values | other.values
+        both._numbers = {**self._numbers, **other._numbers}
+        return both
 
     def text(self, text: str) -> str:
         if not self._pairs or not text:
@@ -80,6 +95,9 @@ class Scrubber:
             return {self.text(k) if isinstance(k, str) else k: self.value(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [self.value(item) for item in value]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and self._numbers:
+            # A secret of digits comes back from SQL as a number: the event would carry it unscrubbed.
+            return self._numbers.get(_number_text(value), value)
         return value
 
     def event(self, event: dict) -> dict:
@@ -93,51 +111,50 @@ class Scrubber:
         return self.value(event) if self.found_in(serialised) else event
 
 
+def _as_number(text: str) -> int | float | None:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        return number if number == number and abs(number) != float("inf") else None
+
+
+def _number_text(number: int | float | None) -> str:
+    # 73194628, 73194628.0 and 7.3194628e7 are one number.
+    if isinstance(number, float) and number.is_integer():
+        return str(int(number))
+    return repr(number)
+
+
 NO_SECRETS = Scrubber()
 
 
 # -- logs --------------------------------------------------------------------------------------------
 
-class _Held:
-    """The values turns of this process hold now, counted: two turns may hold the same system secret."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-        self.scrubber = NO_SECRETS
-
-    def add(self, values: Iterable[str]) -> None:
-        with self._lock:
-            self._counts.update(values)
-            self._rebuild()
-
-    def remove(self, values: Iterable[str]) -> None:
-        with self._lock:
-            self._counts.subtract(values)
-            self._counts = +self._counts
-            self._rebuild()
-
-    def _rebuild(self) -> None:
-        # The key is not known here: a log line gets a neutral marker.
-        self.scrubber = Scrubber({"redacted": list(self._counts)}) if self._counts else NO_SECRETS
-
-
-_HELD = _Held()
+# The values held by the turn (or request) running in this context: a greenlet under gevent, a
+# thread otherwise. Per context, not per process: a user's secret may be any word ("refused", an
+# address), and scrubbing it from every line the process logs would let one user erase what
+# everyone's turns log while theirs runs.
+_HELD: ContextVar[Scrubber] = ContextVar("fluxbase_held_secrets", default=NO_SECRETS)
 _installed = False
 
 
 @contextmanager
 def held(scrubber: Scrubber) -> Iterator[None]:
-    """While inside, every log record this process makes has the scrubber's values taken out."""
-    values = list(scrubber.values)
-    if not values:
+    """While inside, every log record made in this context (and contexts copied from it) has the
+    scrubber's values taken out."""
+    if not scrubber:
         yield
         return
-    _HELD.add(values)
+    current = _HELD.get()
+    token = _HELD.set(current.merged(scrubber) if current else scrubber)
     try:
         yield
     finally:
-        _HELD.remove(values)
+        _HELD.reset(token)
 
 
 def install_log_scrubbing() -> None:
@@ -149,7 +166,7 @@ def install_log_scrubbing() -> None:
 
     def scrubbed_record(*args, **kwargs) -> logging.LogRecord:
         record = make_record(*args, **kwargs)
-        scrubber = _HELD.scrubber
+        scrubber = _HELD.get()
         if scrubber:
             _scrub_record(record, scrubber)
         return record

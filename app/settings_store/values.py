@@ -23,8 +23,10 @@ KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 MAX_VALUE_BYTES = 65_536
 MAX_SECRET_CHARS = 8_192
 # Known secret values are scrubbed from everything a turn produces; a shorter one would be found in
-# ordinary text ("abc" in every alphabet) and garble it without protecting anything.
-MIN_SECRET_CHARS = 4
+# ordinary text ("abc" in every alphabet) and garble it without protecting anything. Scrubbing also
+# tells whoever can make a value appear that it matched: a short or guessable secret can be found by
+# trying candidates (SQL can print thousands at once), so secrets must be long random keys.
+MIN_SECRET_CHARS = 8
 MAX_DESCRIPTION_CHARS = 1_000
 
 
@@ -66,7 +68,10 @@ def check_value(value: Any, field: str = "value") -> Any:
         raise InvalidSetting(field, "must be a JSON value (no NaN or Infinity, not nested too deeply)") from None
     if len(text.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
         raise InvalidSetting(field, f"is larger than {MAX_VALUE_BYTES} bytes as JSON")
-    return _storable(value)
+    try:
+        return _storable(value)
+    except RecursionError:  # json.dumps nests deeper than this walk can
+        raise InvalidSetting(field, "must be a JSON value not nested too deeply") from None
 
 
 def check_secret(value: Any, field: str = "value") -> str:
@@ -75,9 +80,11 @@ def check_secret(value: Any, field: str = "value") -> str:
     if not MIN_SECRET_CHARS <= len(value) <= MAX_SECRET_CHARS:
         raise InvalidSetting(field, f"a secret's value must be {MIN_SECRET_CHARS} to {MAX_SECRET_CHARS} characters "
                                     f"(got {len(value)})")
-    if storable(value) != value or any(c in value for c in "\r\n"):
-        # Secrets go into HTTP headers and query strings: a line break there would add a header.
-        raise InvalidSetting(field, "a secret's value cannot contain line breaks, NUL or unpaired surrogates")
+    if storable(value) != value or not value.isprintable() or value != value.strip():
+        # Secrets go into HTTP headers and query strings: a line break there would add a header, and
+        # control characters or outer spaces are refused by the HTTP library when it is too late to say why.
+        raise InvalidSetting(field, "a secret's value cannot contain line breaks, control characters, NUL, "
+                                    "unpaired surrogates or leading/trailing spaces")
     return value
 
 

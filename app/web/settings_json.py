@@ -12,7 +12,12 @@ from flask import Blueprint, request
 from app.protocol import Code, ProtocolError
 from app.secrets import scrub
 from app.settings_store import repository as store
-from app.settings_store.values import InvalidSetting, check_key, value_type
+from app.settings_store.values import (
+    InvalidSetting,
+    check_key,
+    check_secret,
+    value_type,
+)
 from app.web.errors import error_response
 
 __all__ = ["body", "holding", "key_of", "register_errors", "setting_object", "sourced_object"]
@@ -61,7 +66,11 @@ def flag(data: dict[str, Any], name: str) -> bool | None:
 
 def holding(key: str, plaintext: Any) -> AbstractContextManager:
     """While a secret is being written, no log line of this process can carry its value."""
-    values = [plaintext] if isinstance(plaintext, str) and plaintext else []
+    # Only a value that can be a secret: one that cannot is refused next, and must not break this.
+    try:
+        values = [check_secret(plaintext)]
+    except InvalidSetting:
+        values = []
     return scrub.held(scrub.Scrubber({key: values}))
 
 

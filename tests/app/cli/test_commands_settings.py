@@ -79,7 +79,7 @@ def test_an_invalid_key_or_user_id_is_a_message_and_a_non_zero_exit(base_env, ar
 
 
 @pytest.mark.parametrize("args, message", [
-    (["set", "cli-test.short", "abc", "--secret"], "VALUE: a secret's value must be 4 to 8192 characters"),
+    (["set", "cli-test.short", "abc", "--secret"], "VALUE: a secret's value must be 8 to 8192 characters"),
     (["set", "cli-test.nothing"], "give VALUE, or --stdin"),
     (["set", "cli-test.both", "{}", "--json", "--secret"], "--json and --secret do not go together"),
 ])

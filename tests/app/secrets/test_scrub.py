@@ -47,5 +47,51 @@ def test_log_records_are_scrubbed_while_a_turn_holds_the_values():
     finally:
         logger.removeHandler(handler)
     lines = stream.getvalue()
-    assert "sent {{secret:redacted}} to the server" in lines and "bad key {{secret:redacted}}" in lines
+    assert "sent {{secret:k}} to the server" in lines and "bad key {{secret:k}}" in lines
     assert lines.count("canary-log-value") == 1 and "after: canary-log-value" in lines
+
+
+def test_a_value_held_by_one_turn_is_not_scrubbed_from_another_turns_log_lines():
+    # A user's secret may be any word: held process-wide, "refused" vanished from every turn's logs.
+    import threading
+
+    scrub.install_log_scrubbing()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("tests.scrub.contexts")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    holding, done = threading.Event(), threading.Event()
+
+    def alices_turn():
+        with scrub.held(Scrubber({"k": ["refused-words"]})):
+            logger.info("alice: refused-words")
+            holding.set()
+            done.wait(5)
+
+    alice = threading.Thread(target=alices_turn)
+    alice.start()
+    try:
+        assert holding.wait(5)
+        logger.info("bob: request refused-words by the guard")
+    finally:
+        done.set()
+        alice.join(5)
+        logger.removeHandler(handler)
+    lines = stream.getvalue()
+    assert "alice: {{secret:k}}" in lines and "bob: request refused-words by the guard" in lines
+
+
+def test_a_secret_of_digits_is_scrubbed_where_sql_returns_it_as_a_number():
+    scrubber = Scrubber({"pin": ["73194628"], "zeros": ["00001234"]})
+    event = {"type": "query_result", "data": [{"n": 73194628, "f": 73194628.0, "s": "73194628", "other": 1234,
+                                               "flag": True}]}
+    assert scrubber.event(event)["data"] == [{"n": "{{secret:pin}}", "f": "{{secret:pin}}", "s": "{{secret:pin}}",
+                                              "other": 1234, "flag": True}]
+
+
+def test_quotes_escaped_as_jinja_and_go_write_them_and_php_style_urlencoding_are_scrubbed():
+    scrubber = Scrubber({"k": ["it's-a-\"secret\"~*"]})
+    for echoed in ("it&#39;s-a-&#34;secret&#34;~*", "it%27s-a-%22secret%22%7E%2A"):
+        assert scrubber.text(f"key: {echoed}.") == "key: {{secret:k}}."

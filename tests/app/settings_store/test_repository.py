@@ -86,8 +86,16 @@ def test_value_rules_and_how_values_read_in_templates():
         with pytest.raises(InvalidSetting):
             check_value(bad)
     assert check_value({"a\x00": "b\x00"}) == {"a\ufffd": "b\ufffd"}
-    for bad in ("abc", "x" * 8193, "line\nbreak", 1234):
+    # Too short to scrub safely (or to resist guessing), too long, and what an HTTP header cannot carry.
+    for bad in ("abc", "1234567", "x" * 8193, "line\nbreak-here", "tab\there-123", " padded-key-1", "vt\x0bvalue-1",
+                "sep\u2028value", "abcd\ud800efgh", 1234):
         with pytest.raises(InvalidSetting):
             check_secret(bad)
+    assert check_secret("sk-live-0123456789") == "sk-live-0123456789"
+    nested = []
+    for _ in range(700):
+        nested = [nested]
+    with pytest.raises(InvalidSetting, match="nested"):
+        check_value(nested)
     assert [as_text(v) for v in ("text", 42, 2.5, True, None, {"value": 7}, {"a": 1}, [1, "b"])] == \
         ["text", "42", "2.5", "true", "", "7", '{"a": 1}', '[1, "b"]']
