@@ -14,6 +14,13 @@ RUN_TURN = "fluxbase.run_turn"
 HOUSEKEEPING = "fluxbase.housekeeping"
 EXPIRE_CONVERSATIONS = "fluxbase.expire_conversations"
 QUEUE = "fluxbase"
+# Document ingestion runs on its own queue, served by the prefork `embeddings` process
+# (workers/embeddings_main.py): embedding is CPU-bound and would starve the gevent turn worker.
+INGEST_DOCUMENT = "fluxbase.ingest_document"
+REQUEUE_STUCK_DOCUMENTS = "fluxbase.requeue_stuck_documents"
+EMBEDDINGS_QUEUE = "embeddings"
+# Beat's period for re-queueing documents left pending or in processing by a lost worker or message.
+REQUEUE_DOCUMENTS_SECONDS = 60.0
 # Beat's period for housekeeping (abandoned turns, lost endings).
 HOUSEKEEPING_SECONDS = 15.0
 # Beat's period for deleting expired conversations (workers/expiry.py); they read as absent from
@@ -58,6 +65,8 @@ def make_celery(settings: Settings) -> Celery:
         beat_schedule={
             "housekeeping": {"task": HOUSEKEEPING, "schedule": HOUSEKEEPING_SECONDS},
             "expire-conversations": {"task": EXPIRE_CONVERSATIONS, "schedule": EXPIRY_SECONDS},
+            "requeue-stuck-documents": {"task": REQUEUE_STUCK_DOCUMENTS, "schedule": REQUEUE_DOCUMENTS_SECONDS,
+                                        "options": {"queue": EMBEDDINGS_QUEUE}},
         },
         task_time_limit=settings.turn_timeout_seconds + 60,
     )

@@ -200,6 +200,9 @@ class Settings:
             "TURN_TIMEOUT_SECONDS).", lambda n, v: parse_int(n, v, 5, 86400))
     worker_concurrency: int = _setting("WORKER_CONCURRENCY", "50", "Greenlets per Celery worker (gevent pool).",
             lambda n, v: parse_int(n, v, 1, 10000))
+    embeddings_concurrency: int = _setting("EMBEDDINGS_CONCURRENCY", "1",
+            "Processes of the embeddings worker (prefork pool; each embeds documents on up to 4 cores).",
+            lambda n, v: parse_int(n, v, 1, 64))
     db_pool_size: int = _setting("DB_POOL_SIZE", "10", "Connections per process and pool.",
             lambda n, v: parse_int(n, v, 1, 1000))
     db_acquire_timeout_seconds: int = _setting("DB_ACQUIRE_TIMEOUT_SECONDS", "5",

@@ -23,6 +23,7 @@ from tests.support.processes import (
     ROOT,
     free_port,
     serving_web,
+    start_embeddings_worker,
     start_worker,
     wait_until,
 )
@@ -123,6 +124,19 @@ def worker(base_env, database, workdir):
     finally:
         proc.stop()
         client.close()
+
+
+@pytest.fixture(scope="session")
+def embeddings_worker(base_env, database, workdir):
+    """The Procfile's `embeddings` process: document ingestion on the prefork pool."""
+    proc = start_embeddings_worker(base_env, workdir, "worker-embeddings")
+    try:
+        wait_until(lambda: not proc.alive() or "worker-embeddings@" in proc.log_text() and " ready." in proc.log_text(),
+                   60, "the embeddings worker")
+        assert proc.alive(), proc.log_text()
+        yield proc
+    finally:
+        proc.stop()
 
 
 @pytest.fixture(scope="session")

@@ -85,6 +85,14 @@ def start_worker(env: dict[str, str], log_dir: Path, name: str, concurrency: int
     return ManagedProcess(name, args, {**env, "WORKER_CONCURRENCY": str(concurrency)}, log_dir)
 
 
+def start_embeddings_worker(env: dict[str, str], log_dir: Path, name: str, concurrency: int = 1) -> ManagedProcess:
+    """The embeddings worker as the Procfile's `embeddings` line runs it (prefork pool)."""
+    args = [str(BIN / "celery"), "-A", "workers.embeddings_main", "worker", "-P", "prefork", "--concurrency",
+            str(concurrency), "--prefetch-multiplier", "1", "-Q", "embeddings", "--without-gossip", "--without-mingle",
+            "--without-heartbeat", "--hostname", f"{name}@%h", "--loglevel", "INFO"]
+    return ManagedProcess(name, args, env, log_dir)
+
+
 def start_web(env: dict[str, str], log_dir: Path, port: int, extra_args: Sequence[str] = ()) -> ManagedProcess:
     """One gunicorn gevent worker; `extra_args` go before the app (e.g. `--worker-connections 12000`)."""
     args = [str(BIN / "gunicorn"), "--worker-class", "gevent", "--workers", "1", "--bind", f"127.0.0.1:{port}",
