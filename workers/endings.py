@@ -45,7 +45,8 @@ FAILURES: tuple[tuple[Callable[[BaseException], bool], Callable[[BaseException],
     # The text starts with the fixed one and says how to add a provider.
     (_kind(NoProviderConfigured), lambda exc: _error(Code.NO_PROVIDER, str(exc) or None)),
     (_kind(ProviderError), _provider_error),
-    (_kind(ProtocolError), lambda exc: _error(exc.code, exc.message, exc.retry_after)),
+    # With its extra fields (SETTINGS_MISSING's `setting`, a limit's `limit`), as the socket would send it.
+    (_kind(ProtocolError), lambda exc: Ending("error", exc.code, protocol.error_from(exc))),
     (is_unavailable, lambda exc: _error(Code.SERVICE_UNAVAILABLE, retry_after=protocol.SERVICE_RETRY_AFTER)),
 )
 

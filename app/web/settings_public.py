@@ -21,7 +21,7 @@ secret's value is never returned: `value` is null, `is_secret` true, `has_value`
 """
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from app.auth.tokens import Principal
 from app.protocol import Code, ProtocolError
@@ -59,6 +59,12 @@ def _owner() -> Principal:
 @bp.before_request
 def _credentials_first() -> None:
     _owner()
+    if request.args:
+        # A user's endpoints take no query parameters: `?user_id=` in particular addresses nobody
+        # else here, and saying so beats silently answering for the caller.
+        name = next(iter(request.args))
+        raise ProtocolError(Code.INVALID_REQUEST, f"unknown query parameter {name[:40]!r} (these endpoints take none)",
+                            field=name[:40])
 
 
 def _db():

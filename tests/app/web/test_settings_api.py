@@ -132,6 +132,11 @@ def test_one_user_never_sees_or_changes_anothers_settings(api, alice):
     for path in ("", "/custom", "/custom/secrets"):
         assert error_of(api.get(ADMIN + path, headers=me)) == (403, "FORBIDDEN")
     assert error_of(api.get(ADMIN + "/custom")) == (401, "AUTH_REQUIRED")
+    # `?user_id=` addresses nobody else on a user's endpoints: refused, not silently answered for the caller.
+    for method, path in (("get", "/user/list"), ("put", "/user/api-test.private")):
+        refused = getattr(api, method)(USER + path + f"?user_id={bob}", headers=me, json={"value": "x"})
+        assert error_of(refused) == (400, "INVALID_REQUEST") and refused.get_json()["field"] == "user_id"
+    assert error_of(api.get(USER + "/user/api-test.private", headers=me)) == (404, "SETTING_NOT_FOUND")
 
 
 def test_admins_manage_the_systems_settings_and_any_users(api, alice):
