@@ -38,6 +38,7 @@ from app.web.context import web_context
 from app.web.query_params import QueryParams
 from app.web.settings_json import (
     body,
+    delete_answer,
     flag,
     holding,
     key_of,
@@ -66,9 +67,6 @@ def _scope() -> str | None:
 def _db():
     return web_context().runtime.db.connection()
 
-
-def _no_content():
-    return "", 204
 
 
 def _plain_body(*, with_key: bool) -> dict[str, Any]:
@@ -146,12 +144,7 @@ def update_plain(key: str):
 @bp.delete("/custom/<key>")
 def delete_plain(key: str):
     user_id, key = _scope(), key_of(key)
-    with _db() as conn:
-        deleted = store.delete(conn, key, user_id, secret=False)
-        conn.commit()
-    if not deleted:
-        raise store.SettingNotFound(key)
-    return _no_content()
+    return delete_answer(key, user_id, secret=False)
 
 
 # -- secrets ---------------------------------------------------------------------------------------
@@ -202,9 +195,4 @@ def update_secret(key: str):
 @bp.delete("/custom/secret/<key>")
 def delete_secret(key: str):
     user_id, key = _scope(), key_of(key)
-    with _db() as conn:
-        deleted = store.delete(conn, key, user_id, secret=True)
-        conn.commit()
-    if not deleted:
-        raise store.SettingNotFound(key)
-    return _no_content()
+    return delete_answer(key, user_id, secret=True)

@@ -18,9 +18,10 @@ from app.settings_store.values import (
     check_secret,
     value_type,
 )
+from app.web.context import web_context
 from app.web.errors import error_response
 
-__all__ = ["body", "holding", "key_of", "register_errors", "setting_object", "sourced_object"]
+__all__ = ["body", "delete_answer", "holding", "key_of", "register_errors", "setting_object", "sourced_object"]
 
 
 def setting_object(row: store.SettingRow) -> dict[str, Any]:
@@ -62,6 +63,16 @@ def flag(data: dict[str, Any], name: str) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise InvalidSetting(name, "must be true or false")
     return value
+
+
+def delete_answer(key: str, user_id: str, *, secret: bool):
+    """DELETE of one setting: 204, or 404 SETTING_NOT_FOUND (also when it is of the other kind)."""
+    with web_context().runtime.db.connection() as conn:
+        deleted = store.delete(conn, key, user_id, secret=secret)
+        conn.commit()
+    if not deleted:
+        raise store.SettingNotFound(key)
+    return "", 204
 
 
 def holding(key: str, plaintext: Any) -> AbstractContextManager:

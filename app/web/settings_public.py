@@ -36,6 +36,7 @@ from app.web.auth import current_principal
 from app.web.context import web_context
 from app.web.settings_json import (
     body,
+    delete_answer,
     holding,
     key_of,
     register_errors,
@@ -81,9 +82,6 @@ def _own(conn, key: str, user_id: str, *, secret: bool | None = None) -> store.S
 def _fallback(conn, key: str, user_id: str) -> store.SettingRow | None:
     return store.get(conn, key, user_id) or store.get(conn, key, None)
 
-
-def _no_content():
-    return "", 204
 
 
 # -- plain settings ---------------------------------------------------------------------------------
@@ -140,12 +138,7 @@ def set_own(key: str):
 @bp.delete("/user/<key>")
 def delete_own(key: str):
     owner, key = _owner(), key_of(key)
-    with _db() as conn:
-        deleted = store.delete(conn, key, owner.user_id, secret=False)
-        conn.commit()
-    if not deleted:
-        raise store.SettingNotFound(key)
-    return _no_content()
+    return delete_answer(key, owner.user_id, secret=False)
 
 
 # -- secrets ---------------------------------------------------------------------------------------
@@ -205,12 +198,7 @@ def update_secret(key: str):
 @bp.delete("/secret/<key>")
 def delete_secret(key: str):
     owner, key = _owner(), key_of(key)
-    with _db() as conn:
-        deleted = store.delete(conn, key, owner.user_id, secret=True)
-        conn.commit()
-    if not deleted:
-        raise store.SettingNotFound(key)
-    return _no_content()
+    return delete_answer(key, owner.user_id, secret=True)
 
 
 # -- reading with the system fallback -------------------------------------------------------------
