@@ -19,6 +19,7 @@ from app.web import (
     cors,
     errors,
     health,
+    knowledge_admin,
     providers_admin,
     settings_admin,
     settings_public,
@@ -62,6 +63,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     app.register_blueprint(chatbots_public.bp)
     app.register_blueprint(chatbots_admin.bp)
     app.register_blueprint(providers_admin.bp)
+    app.register_blueprint(knowledge_admin.bp)
     app.register_blueprint(conversations_public.bp)
     app.register_blueprint(conversations_admin.bp)
     app.register_blueprint(usage_admin.bp)

@@ -7,19 +7,23 @@ write) is a ProtocolError, which becomes the turn's ending.
 """
 from __future__ import annotations
 
+import secrets as random
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from psycopg import Connection
 
+from app import protocol
 from app.chat.records import StoredMessage, TurnContext
 from app.chat.templates import load_settings, missing, missing_error, render, scopes_of
 from app.chat.turns import history, quota_key
 from app.chatbots import repository as chatbots
 from app.chatbots.policy import server_policy
-from app.protocol import Code, ProtocolError
+from app.knowledge import retrieval
+from app.protocol import Code, ProtocolError, Step
 from app.providers.base import CompletionOptions, Provider
 from app.settings_store.turn_secrets import NO_TURN_SECRETS, TurnSecrets, turn_secrets
 from app.sql.audit import turn_wrote_data
@@ -118,3 +122,35 @@ def build_plan(conn: Connection, services: WorkerServices, started: TurnContext)
 def _fallback_quota_key(conversation) -> str:
     # A turn queued before its key was recorded: the user, or (anonymous) its conversation alone.
     return f"user:{conversation.user_id}" if conversation.user_id else f"conversation:{conversation.id}"
+
+
+def with_knowledge(conn: Connection, services: WorkerServices, plan: TurnPlan,
+                   emit: Callable[[dict], object]) -> TurnPlan:
+    """The plan with the passages of the chatbot's knowledge bases that match the user's message
+    (app/knowledge/retrieval.py). A chatbot with no bases is returned as it is, without a progress
+    step; a base that cannot be searched is named in the prompt and the turn goes on without it."""
+    config = plan.chatbot.config
+    names = retrieval.linked_bases(config)
+    if not names:
+        return plan
+    emit(protocol.progress(Step.SEARCHING_KNOWLEDGE, "Searching the knowledge base..."))
+    question, answer = last_exchange(plan.history)
+    found = retrieval.retrieve(
+        conn, services.settings, namespace=plan.chatbot.namespace, names=names,
+        query=retrieval.query_text(plan.started.user_content, question, answer), user_id=plan.end_user.user_id,
+        max_chunks=int(config.get("rag_max_chunks") or 5), threshold=float(config.get("rag_similarity_threshold", 0.7)))
+    prompt = replace(plan.prompt, knowledge=found.passages, knowledge_unavailable=found.failed,
+                     knowledge_marker=random.token_hex(6))
+    return replace(plan, prompt=prompt)
+
+
+def last_exchange(history: Sequence[StoredMessage]) -> tuple[str | None, str | None]:
+    """The previous user message and the answer it got (its last assistant text), if any."""
+    question = answer = None
+    for row in reversed(history):
+        if row.role == "assistant" and row.content and answer is None and question is None:
+            answer = row.content
+        elif row.role == "user":
+            question = row.content
+            break
+    return question, answer

@@ -30,7 +30,7 @@ from workers.cancellation import TurnCancellation
 from workers.emitter import ResultBudget, TurnEmitter, starting_floor
 from workers.endings import Ending, ending_for, publish_recovered, success, unstorable
 from workers.loop import LoopConfig, ToolLoop, TurnOutcome
-from workers.plan import TurnPlan, build_plan
+from workers.plan import TurnPlan, build_plan, with_knowledge
 from workers.services import WorkerServices
 from workers.token_allowance import TurnAllowance
 from workers.turn_lock import LEASE_SECONDS, TurnLock
@@ -81,6 +81,7 @@ def run_attempt(services: WorkerServices, started: records.TurnContext) -> None:
             emit(protocol.progress(Step.THINKING, "Restarting the answer after a worker failure"))
         with services.runtime.db.connection() as conn:
             plan = build_plan(conn, services, started)
+            plan = with_knowledge(conn, services, plan, emit)
         # The turn's known secret values go out of its events, its stored messages and the process's logs.
         secrets = plan.secrets
         emit.scrub_with(secrets.scrubber)

@@ -56,6 +56,7 @@ from app.chatbots.discovery import (
     DiscoveryError,
     scan_chatbots,
 )
+from app.chatbots.kb_warnings import knowledge_base_warnings
 from app.chatbots.spec import is_valid_name, parse_chatbot, tool_warnings
 from app.chatbots.spec_payload import spec_values
 from app.chatbots.tsparse import ChatbotDefinitionError
@@ -328,6 +329,7 @@ def _apply_one(db: psycopg.Connection, draft: repo.ChatbotDraft, source: str, ou
     outcome.add(kind, draft.namespace, draft.name)
     # From the row as stored, so admin overrides (an mcp_tools edit) count like the file does.
     outcome.warn(draft.namespace, draft.name, tool_warnings(row.config, row.file_tools, registry, row.tools))
+    outcome.warn(draft.namespace, draft.name, knowledge_base_warnings(db, row.namespace, row.config))
 
 
 def _delete_missing(db: psycopg.Connection, scope: Iterable[str], drafts: list[repo.ChatbotDraft],

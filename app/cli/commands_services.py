@@ -13,6 +13,7 @@ from app.cli.console import make_console
 from app.cli.doctor import run_doctor
 from app.db.connect import connect_owner
 from app.db.migrate import migrate
+from app.demo.knowledge import load_demo_knowledge
 from app.demo.loader import demo_present, load_demo
 from app.providers.first_run import ensure_provider
 from app.services.embedded import (
@@ -72,6 +73,9 @@ def cmd_setup(settings, args) -> int:
     if settings.embedded_postgres and not args.no_demo and not demo_present(settings):
         load_demo(settings)
         out.print("demo shop loaded")
+    if settings.embedded_postgres and not args.no_demo:
+        # Before the chatbot sync, so support-assistant's bases exist when its warnings are computed.
+        out.print(load_demo_knowledge(settings).summary())
     report = sync_directory(settings)
     out.print(f"chatbots: {report.summary_line()}")
     with connect_owner(settings) as conn:

@@ -7,6 +7,7 @@ import sys
 from app.cli import (
     commands_chatbots,
     commands_core,
+    commands_kb,
     commands_providers,
     commands_run,
     commands_services,
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_providers.add_parsers(sub)
     commands_usage.add_parsers(sub)
     commands_settings.add_parsers(sub)
+    commands_kb.add_parsers(sub)
     return parser
 
 

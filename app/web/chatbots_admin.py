@@ -20,6 +20,7 @@ from flask import Blueprint, Response, request
 
 from app.chatbots import repository as repo
 from app.chatbots.annotations import ConfigError, validate_config
+from app.chatbots.kb_warnings import knowledge_base_warnings
 from app.chatbots.policy import server_policy
 from app.chatbots.spec import is_valid_name
 from app.chatbots.spec_payload import SPEC_ANNOTATIONS, SPEC_IGNORED, spec_values
@@ -47,8 +48,16 @@ def _db():
 
 
 def _objects(rows: Iterable[repo.ChatbotRow]) -> list[dict[str, Any]]:
+    rows = list(rows)
     policy, registry = server_policy(_settings()), default_registry()
-    return [admin_object(row, policy, registry) for row in rows]
+    objects = [admin_object(row, policy, registry) for row in rows]
+    # Unknown knowledge bases, from the bases that exist now (like the tool warnings, computed when read).
+    linked = [(obj, row) for obj, row in zip(objects, rows) if row.config.get("knowledge_bases")]
+    if linked:
+        with _db() as conn:
+            for obj, row in linked:
+                obj["warnings"].extend(knowledge_base_warnings(conn, row.namespace, row.config))
+    return objects
 
 
 def _object(row: repo.ChatbotRow) -> dict[str, Any]:

@@ -8,7 +8,7 @@
  * @fluxbase:knowledge-base product-docs
  * @fluxbase:knowledge-base faq
  * @fluxbase:rag-max-chunks 5
- * @fluxbase:rag-similarity-threshold 0.7
+ * @fluxbase:rag-similarity-threshold 0.45
  * @fluxbase:allowed-tables orders,order_items,products
  * @fluxbase:allowed-operations SELECT
  * @fluxbase:persist-conversations true
