@@ -28,6 +28,13 @@ _HTTP_TEXTS = {404: "Not found", 405: "This method is not allowed on this path",
                413: "The request body is larger than 8 MiB"}
 
 
+def refusal_response(code: Code, message: str | None = None, **extra):
+    """The JSON answer for a refusal, for blueprint error handlers: an exception raised inside an error
+    handler is not handled again (it would be a 500), so they answer instead of raising."""
+    refusal = ProtocolError(code, message, **extra)
+    return error_response(refusal.http_status, refusal.code, refusal.message, **refusal.extra)
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(ProtocolError)
     def _protocol_error(exc: ProtocolError):

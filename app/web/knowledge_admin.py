@@ -34,7 +34,7 @@ from app.protocol import Code, ProtocolError
 from app.providers.base import NoProviderConfigured, ProviderError
 from app.web.auth import require_admin
 from app.web.context import web_context
-from app.web.errors import error_response
+from app.web.errors import refusal_response
 from app.web.query_params import QueryParams
 
 bp = Blueprint("knowledge_admin", __name__, url_prefix="/api/v1/admin/ai/knowledge-bases")
@@ -54,45 +54,41 @@ def _admins_only() -> None:
     require_admin()
 
 
-def _refusal(code: Code, message: str | None = None, **extra: Any):
-    # An error handler answers; an exception raised in one would not be handled again (a 500).
-    refusal = ProtocolError(code, message, **extra)
-    return error_response(refusal.http_status, refusal.code, refusal.message, **refusal.extra)
 
 
 @bp.errorhandler(validation.InvalidField)
 def _invalid(exc: validation.InvalidField):
-    return _refusal(Code.INVALID_REQUEST, str(exc), field=exc.field)
+    return refusal_response(Code.INVALID_REQUEST, str(exc), field=exc.field)
 
 
 @bp.errorhandler(repo.KnowledgeBaseExists)
 def _exists(exc):
-    return _refusal(Code.KNOWLEDGE_BASE_EXISTS, str(exc), field="name")
+    return refusal_response(Code.KNOWLEDGE_BASE_EXISTS, str(exc), field="name")
 
 
 @bp.errorhandler(extraction.DocumentTooLarge)
 def _too_large(exc):
-    return _refusal(Code.DOCUMENT_TOO_LARGE, str(exc))
+    return refusal_response(Code.DOCUMENT_TOO_LARGE, str(exc))
 
 
 @bp.errorhandler(extraction.DocumentError)
 def _unreadable(exc):
-    return _refusal(Code.INVALID_DOCUMENT, str(exc))
+    return refusal_response(Code.INVALID_DOCUMENT, str(exc))
 
 
 @bp.errorhandler(ProviderError)
 def _provider_failed(exc):
-    return _refusal(Code.PROVIDER_ERROR, f"the knowledge base's embedder failed: {exc}"[:500])
+    return refusal_response(Code.PROVIDER_ERROR, f"the knowledge base's embedder failed: {exc}"[:500])
 
 
 @bp.errorhandler(NoProviderConfigured)
 def _no_provider(exc):
-    return _refusal(Code.NO_PROVIDER, str(exc)[:500])
+    return refusal_response(Code.NO_PROVIDER, str(exc)[:500])
 
 
 @bp.errorhandler(EmbeddingError)
 def _bad_vectors(exc):
-    return _refusal(Code.PROVIDER_ERROR, str(exc)[:500])
+    return refusal_response(Code.PROVIDER_ERROR, str(exc)[:500])
 
 
 def kb_object(kb: KnowledgeBase) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from app.providers.probe import probe
 from app.providers.repository import ProviderRow, key_box
 from app.web.auth import require_admin
 from app.web.context import web_context
-from app.web.errors import error_response
+from app.web.errors import refusal_response
 
 bp = Blueprint("providers_admin", __name__, url_prefix="/api/v1/admin/ai/providers")
 
@@ -41,29 +41,26 @@ def _admins_only() -> None:
     require_admin()
 
 
-def _refusal(code: Code, message: str | None = None, **extra: Any):
-    refusal = ProtocolError(code, message, **extra)
-    return error_response(refusal.http_status, refusal.code, refusal.message, **refusal.extra)
 
 
 @bp.errorhandler(ProviderConfigError)
 def _invalid_config(exc: ProviderConfigError):
-    return _refusal(Code.INVALID_PROVIDER_CONFIG, str(exc), field=exc.field)
+    return refusal_response(Code.INVALID_PROVIDER_CONFIG, str(exc), field=exc.field)
 
 
 @bp.errorhandler(admin.ProviderNotFound)
 def _not_found(exc):
-    return _refusal(Code.PROVIDER_NOT_FOUND)
+    return refusal_response(Code.PROVIDER_NOT_FOUND)
 
 
 @bp.errorhandler(admin.ProviderNameTaken)
 def _taken(exc):
-    return _refusal(Code.PROVIDER_EXISTS, str(exc), field="name")
+    return refusal_response(Code.PROVIDER_EXISTS, str(exc), field="name")
 
 
 @bp.errorhandler(admin.ReadOnlyProvider)
 def _read_only(exc):
-    return _refusal(Code.FORBIDDEN, str(exc))
+    return refusal_response(Code.FORBIDDEN, str(exc))
 
 
 def provider_object(row: ProviderRow) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from app.settings_store.values import (
     value_type,
 )
 from app.web.context import web_context
-from app.web.errors import error_response
+from app.web.errors import refusal_response
 
 __all__ = ["body", "delete_answer", "holding", "key_of", "register_errors", "setting_object", "sourced_object"]
 
@@ -85,24 +85,21 @@ def holding(key: str, plaintext: Any) -> AbstractContextManager:
     return scrub.held(scrub.Scrubber({key: values}))
 
 
-def _refusal(code: Code, message: str | None = None, **extra: Any):
-    refusal = ProtocolError(code, message, **extra)
-    return error_response(refusal.http_status, refusal.code, refusal.message, **refusal.extra)
 
 
 def register_errors(bp: Blueprint) -> None:
     @bp.errorhandler(InvalidSetting)
     def _invalid(exc: InvalidSetting):
-        return _refusal(Code.INVALID_REQUEST, str(exc), field=exc.field)
+        return refusal_response(Code.INVALID_REQUEST, str(exc), field=exc.field)
 
     @bp.errorhandler(store.SettingNotFound)
     def _not_found(exc: store.SettingNotFound):
-        return _refusal(Code.SETTING_NOT_FOUND, f"Setting not found: {exc}")
+        return refusal_response(Code.SETTING_NOT_FOUND, f"Setting not found: {exc}")
 
     @bp.errorhandler(store.SettingExists)
     def _exists(exc: store.SettingExists):
-        return _refusal(Code.SETTING_EXISTS, f"A setting {exc} exists already (change it with PUT, or delete it)")
+        return refusal_response(Code.SETTING_EXISTS, f"A setting {exc} exists already (change it with PUT, or delete it)")
 
     @bp.errorhandler(store.KindMismatch)
     def _kind(exc: store.KindMismatch):
-        return _refusal(Code.SETTING_EXISTS, str(exc), is_secret=exc.is_secret)
+        return refusal_response(Code.SETTING_EXISTS, str(exc), is_secret=exc.is_secret)
