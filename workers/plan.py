@@ -124,8 +124,7 @@ def _fallback_quota_key(conversation) -> str:
     return f"user:{conversation.user_id}" if conversation.user_id else f"conversation:{conversation.id}"
 
 
-def with_knowledge(conn: Connection, services: WorkerServices, plan: TurnPlan,
-                   emit: Callable[[dict], object]) -> TurnPlan:
+def with_knowledge(services: WorkerServices, plan: TurnPlan, emit: Callable[[dict], object]) -> TurnPlan:
     """The plan with the passages of the chatbot's knowledge bases that match the user's message
     (app/knowledge/retrieval.py). A chatbot with no bases is returned as it is, without a progress
     step; a base that cannot be searched is named in the prompt and the turn goes on without it."""
@@ -136,7 +135,7 @@ def with_knowledge(conn: Connection, services: WorkerServices, plan: TurnPlan,
     emit(protocol.progress(Step.SEARCHING_KNOWLEDGE, "Searching the knowledge base..."))
     question, answer = last_exchange(plan.history)
     found = retrieval.retrieve(
-        conn, services.settings, namespace=plan.chatbot.namespace, names=names,
+        services.runtime.db.connection, services.settings, namespace=plan.chatbot.namespace, names=names,
         query=retrieval.query_text(plan.started.user_content, question, answer), user_id=plan.end_user.user_id,
         max_chunks=int(config.get("rag_max_chunks") or 5), threshold=float(config.get("rag_similarity_threshold", 0.7)))
     prompt = replace(plan.prompt, knowledge=found.passages, knowledge_unavailable=found.failed,

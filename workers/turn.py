@@ -81,7 +81,7 @@ def run_attempt(services: WorkerServices, started: records.TurnContext) -> None:
             emit(protocol.progress(Step.THINKING, "Restarting the answer after a worker failure"))
         with services.runtime.db.connection() as conn:
             plan = build_plan(conn, services, started)
-            plan = with_knowledge(conn, services, plan, emit)
+        plan = with_knowledge(services, plan, emit)
         # The turn's known secret values go out of its events, its stored messages and the process's logs.
         secrets = plan.secrets
         emit.scrub_with(secrets.scrubber)

@@ -20,12 +20,13 @@ from psycopg.types.json import Jsonb
 
 from app.knowledge.records import ChunkHit, Document, KnowledgeBase
 
-# Dimensions with an HNSW index (migration 0014); others are searched exactly.
+# Dimensions with an HNSW index (migrations 0014, 0015); others are searched exactly.
 INDEXED_DIMENSIONS = (384, 768, 1024, 1536)
 # Bases up to this many chunks are searched exactly (see _plan_settings).
 EXACT_SEARCH_MAX_CHUNKS = 2000
 # HNSW's candidate list: larger finds more of the true neighbours, slower (pgvector's default is 40).
-EF_SEARCH = 100
+# 120 on migration 0015's graph: recall@5 0.97 over 100,000 chunks at a 9 ms p50 (docs/knowledge.md).
+EF_SEARCH = 120
 
 
 class KnowledgeBaseExists(Exception):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ContextManager
 
 import numpy as np
 import psycopg
@@ -72,11 +72,49 @@ def off_hub(function: Callable[[], Any]) -> Any:
     return get_hub().threadpool.apply(function)
 
 
-def retrieve(conn: psycopg.Connection, settings, *, namespace: str, names: Sequence[str], query: str,
-             user_id: str | None, max_chunks: int, threshold: float) -> Retrieval:
-    passages: list[Passage] = []
+def retrieve(connect: Callable[[], ContextManager[psycopg.Connection]], settings, *, namespace: str,
+             names: Sequence[str], query: str, user_id: str | None, max_chunks: int, threshold: float) -> Retrieval:
+    """`connect` lends a connection (a pool's `connection`); it is held to find the bases and again
+    to search them, not while the query is embedded: the local model takes ~30 ms of CPU and a
+    provider an HTTP round trip, and a pool connection held meanwhile is one fewer for every other
+    turn."""
     failed: list[str] = []
+    with connect() as conn:
+        found = _find_bases(conn, settings, namespace, names, failed)
     vectors: dict[tuple[str, str, int], np.ndarray] = {}   # one embedding per embedder, not per base
+    searchable: list[KnowledgeBase] = []
+    for kb, embedder in found:
+        key = (kb.embedder, kb.model, kb.dimensions)
+        try:
+            if key not in vectors:
+                vectors[key] = off_hub(lambda e=embedder: e.embed([query]))[0]
+        except Exception as exc:  # noqa: BLE001 - an embedder failure only drops the bases it serves
+            log.warning("knowledge base %s/%s could not be searched: %s", namespace, kb.name, exc)
+            failed.append(kb.name)
+            continue
+        searchable.append(kb)
+    passages: list[Passage] = []
+    if searchable:
+        with connect() as conn:
+            for kb in searchable:
+                try:
+                    hits = repository.search(conn, kb, vectors[(kb.embedder, kb.model, kb.dimensions)],
+                                             user_id=user_id, limit=max_chunks, threshold=threshold)
+                except psycopg.OperationalError:
+                    raise   # the database is gone: the turn's own handling (retry) applies
+                except Exception as exc:  # noqa: BLE001 - a failed search only drops this base
+                    log.warning("knowledge base %s/%s could not be searched: %s", namespace, kb.name, exc)
+                    _rollback_quietly(conn)
+                    failed.append(kb.name)
+                    continue
+                passages.extend(_passages(kb, hits))
+    passages.sort(key=lambda p: p.similarity, reverse=True)
+    return Retrieval(passages=tuple(passages[:max_chunks]), failed=tuple(failed))
+
+
+def _find_bases(conn: psycopg.Connection, settings, namespace: str, names: Sequence[str],
+                failed: list[str]) -> list[tuple[KnowledgeBase, Any]]:
+    found = []
     for name in names:
         try:
             kb = repository.find_kb(conn, namespace, name)
@@ -84,21 +122,14 @@ def retrieve(conn: psycopg.Connection, settings, *, namespace: str, names: Seque
                 log.warning("knowledge base %s/%s does not exist; searched without it", namespace, name)
                 failed.append(name)
                 continue
-            key = (kb.embedder, kb.model, kb.dimensions)
-            if key not in vectors:
-                embedder = embedder_for(conn, settings, kb)
-                vectors[key] = off_hub(lambda e=embedder: e.embed([query]))[0]
-            hits = repository.search(conn, kb, vectors[key], user_id=user_id, limit=max_chunks, threshold=threshold)
+            found.append((kb, embedder_for(conn, settings, kb)))
         except psycopg.OperationalError:
-            raise   # the database is gone: the turn's own handling (retry) applies
-        except Exception as exc:  # noqa: BLE001 - any embedder or search failure only drops this base
+            raise
+        except Exception as exc:  # noqa: BLE001 - a base whose embedder cannot be built is left out
             log.warning("knowledge base %s/%s could not be searched: %s", namespace, name, exc)
             _rollback_quietly(conn)
             failed.append(name)
-            continue
-        passages.extend(_passages(kb, hits))
-    passages.sort(key=lambda p: p.similarity, reverse=True)
-    return Retrieval(passages=tuple(passages[:max_chunks]), failed=tuple(failed))
+    return found
 
 
 def _passages(kb: KnowledgeBase, hits) -> list[Passage]:
