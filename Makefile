@@ -28,7 +28,17 @@ system-deps:
 	  fi; \
 	fi
 
-install: $(STAMP) system-deps
+# The JavaScript SDK's packages (its tests run under `make test`), again only when its lock file changes.
+NPM_STAMP := sdk/js/node_modules/.installed-$(shell sha1sum sdk/js/package-lock.json | cut -c1-12)
+
+$(NPM_STAMP): sdk/js/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix sdk/js --no-audit --no-fund --loglevel=error && touch $(NPM_STAMP); \
+	else \
+	  echo "npm is missing: the JavaScript SDK's tests need Node.js 20+ and npm (apt-get install nodejs npm)"; \
+	fi
+
+install: $(STAMP) system-deps $(NPM_STAMP)
 
 setup: install
 	$(VENV)/bin/fluxbase setup

@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.support import llm_control
 from tests.support.llm_script import (
     OLLAMA_VERSION,
     CompletionContext,
@@ -135,6 +136,7 @@ class LLMHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], llm: ScriptHost) -> None:
         self.llm = llm
+        self.gates = llm_control.Gates()  # named gates of the HTTP control (llm_control.py)
         self._live: dict[socket.socket, threading.Thread] = {}
         self._live_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -203,6 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
+        if url.path.startswith(llm_control.PREFIX):
+            # Not an LLM request: never recorded, so it cannot count as unexpected.
+            return self._answer_control(llm, url.path, body)
         endpoint, azure, deployment = _route(url.path)
         self.record = RecordedRequest(
             method=self.command, path=url.path, query=query,
@@ -261,6 +266,18 @@ class _Handler(BaseHTTPRequestHandler):
         llm.update_request(rec, reply=reply)
         self._answer_chat(reply, CompletionContext(model=model, request_body=body, azure=rec.azure,
                                                    dialect=dialect))
+
+    def _answer_control(self, llm: ScriptHost, path: str, body: Any) -> None:
+        status, payload = llm_control.handle(llm, self.server.gates, self.command, path, body)  # type: ignore[arg-type]
+        data = json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     # -- chat completions ----------------------------------------------------------
     def _answer_chat(self, reply: Reply, ctx: CompletionContext) -> None:

@@ -14,6 +14,9 @@ under test runs its own ``openai`` client, in any process, unchanged.
 `dialect="ollama"` answers as Ollama's OpenAI-compatible endpoint does (its chunk shapes and
 usage), and serves its native `GET /api/tags` and `GET /api/version` too; the dialect can be
 switched for a while on a running server (`using_dialect`).
+
+Tests in other languages script it over HTTP instead (`/__script__/...`, tests/support/llm_control.py),
+into the same queue, so `assert_complete` covers them too.
 """
 
 from __future__ import annotations
@@ -257,6 +260,10 @@ class ScriptedLLM:
                          for r in self._requests if r.unexpected]
         if problems:
             raise AssertionError("scripted LLM script not complete:\n  " + "\n  ".join(problems))
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """True once `predicate` (called under the lock, on every change of the records) holds."""
+        return self._wait(predicate, timeout)
 
     def _wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
         with self._cond:
