@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml sdk/python/pyproject.toml | sha1sum | cut -c1-12)
 DATA_DIR ?= .data
 export HOST ?= 127.0.0.1
 export PORT ?= 8080
@@ -12,9 +12,9 @@ export PORT ?= 8080
 $(PY):
 	python3 -m venv $(VENV)
 
-$(STAMP): $(PY) requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): $(PY) requirements.txt requirements-dev.txt pyproject.toml sdk/python/pyproject.toml
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet --no-deps -e . -e sdk/python
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 # redis-server comes from Debian; as root we install it, otherwise we say how.

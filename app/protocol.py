@@ -149,6 +149,26 @@ class Event(StrEnum):
 
 ENDINGS = frozenset({Event.DONE, Event.CANCELLED, Event.ERROR})
 
+# Fields every event may carry (connection-level ones have no conversation_id or seq).
+COMMON_FIELDS = ("type", "conversation_id", "seq", "message_id")
+
+# Every other field each event may carry, whoever adds it (the constructors below, the replay buffer's
+# `replay_truncated`/`rows_kept`, a recovered ending's `content`/`recovered`, a limit's `limit`). The
+# SDKs' event types are checked against this table (describe()), and the constructors against it.
+EVENT_FIELDS: Mapping[Event, tuple[str, ...]] = MappingProxyType({
+    Event.CHAT_STARTED: ("chatbot", "resumed"),
+    Event.AUTHENTICATED: ("expires_at",),
+    Event.PROGRESS: ("step", "message"),
+    Event.CONTENT: ("delta",),
+    Event.QUERY_RESULT: ("query", "summary", "row_count", "data", "truncated", "error", "replay_truncated",
+                         "rows_kept"),
+    Event.TOOL_RESULT: ("tool", "data", "error"),
+    Event.EVENTS_LOST: ("first_seq", "last_seq"),
+    Event.DONE: ("usage", "content", "recovered"),
+    Event.CANCELLED: ("content", "recovered"),
+    Event.ERROR: ("code", "error", "retry_after", "limit", "content", "recovered"),
+})
+
 
 class Step(StrEnum):
     THINKING = "thinking"
@@ -222,6 +242,8 @@ def describe() -> dict[str, Any]:
     return {
         "events": [kind.value for kind in Event],
         "endings": sorted(kind.value for kind in ENDINGS),
+        "common_fields": list(COMMON_FIELDS),
+        "event_fields": {kind.value: list(EVENT_FIELDS[kind]) for kind in Event},
         "progress_steps": [step.value for step in Step],
         "errors": {spec.code.value: {"text": spec.text, "fixed": spec.fixed, "http_status": spec.http_status}
                    for spec in _SPECS},

@@ -14,7 +14,8 @@ from config import Settings
 out = make_console()
 
 _PACKAGES = ("flask", "flask_sock", "gevent", "celery", "redis", "psycopg", "psycopg_pool", "pglast",
-             "tree_sitter", "tree_sitter_typescript", "openai", "jwt", "cryptography")
+             "tree_sitter", "tree_sitter_typescript", "openai", "jwt", "cryptography", "sqlparse", "websocket",
+             "fluxbase_sdk")
 
 
 def _line(ok: bool, name: str, text: str) -> bool:
@@ -31,7 +32,7 @@ def check_python() -> tuple[bool, str]:
 def check_packages() -> tuple[bool, str]:
     missing = [name for name in _PACKAGES if importlib.util.find_spec(name) is None]
     if missing:
-        return False, f"missing packages: {', '.join(missing)} (run `pip install -r requirements.txt`)"
+        return False, f"missing packages: {', '.join(missing)} (run `make install`, or `pip install -r requirements.txt -e . -e sdk/python`)"
     return True, "all required packages installed"
 
 

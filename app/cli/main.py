@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from app.cli import (
+    commands_chat,
     commands_chatbots,
     commands_core,
     commands_kb,
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_usage.add_parsers(sub)
     commands_settings.add_parsers(sub)
     commands_kb.add_parsers(sub)
+    commands_chat.add_parsers(sub)
     return parser
 
 

@@ -8,7 +8,7 @@
 `user_id` is a UUID or `anonymous`. `since`/`until` are inclusive: a day (YYYY-MM-DD, UTC) or an
 ISO 8601 timestamp (usage is kept per UTC day, so there a timestamp stands for its day). Unknown,
 repeated or malformed parameters are 400 INVALID_REQUEST with `field`. docs/admin.md documents
-the shapes; audit entries also carry the field names of Fluxbase's admin client (AuditLogEntry).
+the shapes; audit entries carry `sql_pretty` (the statement laid out for reading) and the field names of Fluxbase's admin client (AuditLogEntry).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from flask import Blueprint, request
 from app.chat import usage
 from app.chatbots.spec import is_valid_name
 from app.sql import audit_log
+from app.sql.pretty import pretty_many
 from app.web.auth import require_admin
 from app.web.context import web_context
 from app.web.query_params import QueryParams, invalid
@@ -73,13 +74,15 @@ def usage_list():
             "until": where.until and where.until.isoformat()}
 
 
-def _audit_entry(entry: audit_log.AuditEntry) -> dict[str, Any]:
+def _audit_entry(entry: audit_log.AuditEntry, sql_pretty: str) -> dict[str, Any]:
     ran = entry.verdict != "refused"
     duration = None if entry.duration_ms is None else round(entry.duration_ms, 3)
     return {
         "id": str(entry.id), "created_at": entry.created_at.isoformat(), "chatbot_id": entry.chatbot_id,
         "chatbot": entry.chatbot, "namespace": entry.namespace, "conversation_id": entry.conversation_id,
         "turn_id": entry.turn_id, "user_id": entry.user_id, "user_role": entry.user_role, "sql": entry.sql,
+        # For people to read; `sql` stays the exact statement that was checked and run.
+        "sql_pretty": sql_pretty,
         "command": entry.command, "verdict": entry.verdict, "reason": entry.reason, "row_count": entry.row_count,
         "duration_ms": duration,
         # Fluxbase's names for the same facts (its admin client's AuditLogEntry).
@@ -111,6 +114,7 @@ def audit_list():
     limit, offset = params.page()
     with web_context().runtime.db.connection() as conn:
         page = audit_log.audit_page(conn, where, limit=limit, offset=offset)
-    return {"entries": [_audit_entry(entry) for entry in page.entries], "total": page.total,
+    pretty = pretty_many(entry.sql for entry in page.entries)
+    return {"entries": [_audit_entry(entry, sql) for entry, sql in zip(page.entries, pretty)], "total": page.total,
             "total_count": page.total, "has_more": offset + len(page.entries) < page.total,
             "limit": limit, "offset": offset}

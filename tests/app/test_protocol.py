@@ -65,3 +65,25 @@ def test_nothing_in_app_imports_workers():
             offenders += [f"{path.relative_to(ROOT)}: {name}" for name in names
                           if name == "workers" or name.startswith("workers.")]
     assert offenders == []
+
+
+def test_every_field_an_event_constructor_writes_is_in_the_event_fields_table():
+    # Every argument given a value, so every field the constructor can write appears.
+    built = {
+        protocol.Event.CHAT_STARTED: protocol.chat_started("c", "bot", True, 3),
+        protocol.Event.AUTHENTICATED: protocol.authenticated(123),
+        protocol.Event.PROGRESS: protocol.progress(protocol.Step.THINKING, "Thinking..."),
+        protocol.Event.CONTENT: protocol.content("x"),
+        protocol.Event.QUERY_RESULT: protocol.query_result("select 1", summary="s", row_count=1, data=[{}],
+                                                           truncated=True, error="e"),
+        protocol.Event.TOOL_RESULT: protocol.tool_result("t", {"a": 1}, "e"),
+        protocol.Event.EVENTS_LOST: protocol.events_lost(1, 2, "m"),
+        protocol.Event.DONE: protocol.done({"total_tokens": 1}),
+        protocol.Event.CANCELLED: protocol.cancelled(),
+        protocol.Event.ERROR: protocol.error(protocol.Code.RATE_LIMIT_EXCEEDED, retry_after=1, limit="frames"),
+    }
+    assert set(built) == set(protocol.Event)
+    for kind, event in built.items():
+        allowed = set(protocol.COMMON_FIELDS) | set(protocol.EVENT_FIELDS[kind])
+        assert set(event) <= allowed, (kind, set(event) - allowed)
+        assert event["type"] == kind.value

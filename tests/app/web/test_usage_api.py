@@ -209,3 +209,21 @@ def test_audit_filters(client, audit_rows, params, expected):
     status, body = get(client, AUDIT, conversation_id=audit_rows["conversation"], **params)
     assert status == 200, body
     assert sqls(body) == expected and body["total"] == len(expected)
+
+
+def test_audit_entries_carry_the_sql_laid_out_for_reading_and_the_exact_statement(client, database, usage_rows):
+    import psycopg
+
+    conversation = str(uuid.uuid4())
+    sql = "select c.name, count(o.id) as n from customers c join orders o on o.customer_id = c.id group by c.name"
+    with psycopg.connect(database.database_url, autocommit=True) as conn:
+        conn.execute("""insert into ai.sql_audit (chatbot_id, conversation_id, user_id, user_role, sql, verdict,
+                        row_count, duration_ms, command) values (%s, %s, %s, 'authenticated', %s, 'executed', 2, 1,
+                        'SELECT')""", (usage_rows["live_id"], conversation, usage_rows["alice"], sql))
+    status, body = get(client, AUDIT, conversation_id=conversation)
+    assert status == 200, body
+    [entry] = body["entries"]
+    assert entry["sql"] == entry["generated_sql"] == sql
+    assert entry["sql_pretty"].splitlines() == [
+        "SELECT c.name,", "       count(o.id) AS n", "FROM customers c", "JOIN orders o ON o.customer_id = c.id",
+        "GROUP BY c.name"]
