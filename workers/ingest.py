@@ -35,10 +35,14 @@ MAX_ATTEMPTS = 3
 # Chunk texts embedded per call: bounds the memory of a long document's vectors in flight.
 EMBED_BATCH = 256
 
+# `take_over`: the message was redelivered because its worker died (or this task is retrying after
+# the database went away), so a `processing` claim is a dead one; taking it over at once spares the
+# document the STUCK_AFTER_SECONDS wait. A live holder, if any, finds its claim gone and writes nothing.
 CLAIM = """
 UPDATE ai.documents SET status = 'processing', processing_started_at = clock_timestamp(), error = NULL,
        attempts = attempts + 1, updated_at = now()
- WHERE id = %(id)s AND status = 'pending'
+ WHERE id = %(id)s AND (status = 'pending'
+       OR (%(take_over)s AND status = 'processing' AND attempts < %(max_attempts)s))
 RETURNING id::text AS id, kb_id::text AS kb_id, content, source, owner_id::text AS owner_id, processing_started_at"""
 STILL_MINE = """SELECT 1 FROM ai.documents WHERE id = %(id)s AND status = 'processing'
  AND processing_started_at = %(claimed)s FOR UPDATE"""
@@ -48,6 +52,10 @@ MARK_FAILED = """UPDATE ai.documents SET status = 'failed', error = %(error)s, p
        updated_at = now() WHERE id = %(id)s AND status IN ('pending', 'processing')"""
 RELEASE = """UPDATE ai.documents SET status = 'pending', processing_started_at = NULL, updated_at = now()
  WHERE id = %(id)s AND status = 'processing' AND processing_started_at = %(claimed)s"""
+FAIL_WORN_OUT_ONE = """
+UPDATE ai.documents SET status = 'failed', processing_started_at = NULL, updated_at = now(),
+       error = 'the embeddings worker stopped while processing it ' || attempts || ' times'
+ WHERE id = %(id)s AND status = 'processing' AND attempts >= %(max_attempts)s"""
 FAIL_WORN_OUT = """
 UPDATE ai.documents SET status = 'failed', processing_started_at = NULL, updated_at = now(),
        error = 'the embeddings worker stopped while processing it ' || attempts || ' times'
@@ -75,11 +83,19 @@ class RetryLater(Exception):
 EmbedderFor = Callable[[psycopg.Connection, KnowledgeBase], Embedder]
 
 
-def ingest_document(conn: psycopg.Connection, document_id: str, embedder_for: EmbedderFor) -> Outcome:
+def ingest_document(conn: psycopg.Connection, document_id: str, embedder_for: EmbedderFor, *,
+                    take_over: bool = False) -> Outcome:
     """Runs one document to `indexed` or `failed`. `conn` is autocommit-off; every step commits."""
-    claimed = conn.cursor(row_factory=dict_row).execute(CLAIM, {"id": document_id}).fetchone()
+    claimed = conn.cursor(row_factory=dict_row).execute(
+        CLAIM, {"id": document_id, "take_over": take_over, "max_attempts": MAX_ATTEMPTS}).fetchone()
     conn.commit()
     if claimed is None:
+        worn_out = take_over and conn.execute(FAIL_WORN_OUT_ONE, {"id": document_id,
+                                                                   "max_attempts": MAX_ATTEMPTS}).rowcount
+        conn.commit()
+        if worn_out:
+            log.warning("document %s failed: its worker died %d times", document_id, MAX_ATTEMPTS)
+            return Outcome("failed", error="the embeddings worker stopped while processing it")
         return Outcome("skipped")
     kb = repo.get_kb(conn, claimed["kb_id"])
     conn.commit()
@@ -97,18 +113,27 @@ def ingest_document(conn: psycopg.Connection, document_id: str, embedder_for: Em
         conn.rollback()
         return _fail(conn, document_id, str(exc))
     except Exception as exc:
-        conn.rollback()
-        _release(conn, document_id, claimed["processing_started_at"])
+        _release_quietly(conn, document_id, claimed["processing_started_at"])
         raise RetryLater(f"{type(exc).__name__}: {exc}") from exc
     embeddings = [row for batch in vectors for row in batch]
-    with conn.transaction():
-        if conn.execute(STILL_MINE, {"id": document_id, "claimed": claimed["processing_started_at"]}).fetchone() is None:
-            return Outcome("superseded")
-        repo.delete_chunks(conn, document_id)
-        count = repo.copy_chunks(conn, kb, document_id, claimed["owner_id"],
-                                 ((c.position, c.text, c.token_count, e) for c, e in zip(chunks, embeddings)))
-        conn.execute(MARK_INDEXED, {"id": document_id, "chunks": count})
-    conn.commit()
+    try:
+        with conn.transaction():
+            if conn.execute(STILL_MINE, {"id": document_id,
+                                         "claimed": claimed["processing_started_at"]}).fetchone() is None:
+                return Outcome("superseded")
+            repo.delete_chunks(conn, document_id)
+            count = repo.copy_chunks(conn, kb, document_id, claimed["owner_id"],
+                                     ((c.position, c.text, c.token_count, e) for c, e in zip(chunks, embeddings)))
+            conn.execute(MARK_INDEXED, {"id": document_id, "chunks": count})
+        conn.commit()
+    except psycopg.OperationalError as exc:
+        # The database went away mid-write: nothing was written; the retry takes the claim over.
+        _release_quietly(conn, document_id, claimed["processing_started_at"])
+        raise RetryLater(f"{type(exc).__name__}: {exc}") from exc
+    except psycopg.Error as exc:
+        # A refused row (a vector that does not fit the base) would be refused again: failed, saying why.
+        conn.rollback()
+        return _fail(conn, document_id, f"the chunks could not be written: {str(exc).splitlines()[0]}")
     return Outcome("indexed", count)
 
 
@@ -127,6 +152,14 @@ def fail_document(conn: psycopg.Connection, document_id: str, reason: str) -> Ou
 def _release(conn: psycopg.Connection, document_id: str, claimed: datetime) -> None:
     conn.execute(RELEASE, {"id": document_id, "claimed": claimed})
     conn.commit()
+
+
+def _release_quietly(conn: psycopg.Connection, document_id: str, claimed: datetime) -> None:
+    try:
+        conn.rollback()
+        _release(conn, document_id, claimed)
+    except psycopg.Error:
+        pass  # still unreachable: the retry (take_over) or beat's requeue job picks the document up
 
 
 def requeue_stuck(conn: psycopg.Connection, *, stuck_after: float = STUCK_AFTER_SECONDS,

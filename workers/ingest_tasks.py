@@ -49,9 +49,13 @@ def register_ingest_tasks(celery: Celery, settings: Settings) -> None:
     @celery.task(name=INGEST_DOCUMENT, bind=True, acks_late=True, reject_on_worker_lost=True,
                  max_retries=MAX_RETRIES, time_limit=TASK_TIME_LIMIT_SECONDS, queue=EMBEDDINGS_QUEUE)
     def ingest(self, document_id: str) -> str:
+        # A redelivered message lost its worker (SIGKILL, OOM); a retry may have left its claim
+        # behind when the database went away: either way a `processing` claim on it is dead.
+        take_over = bool(self.request.delivery_info and self.request.delivery_info.get("redelivered")) \
+            or self.request.retries > 0
         with pool().connection() as conn:
             try:
-                return ingest_document(conn, document_id, resolve).status
+                return ingest_document(conn, document_id, resolve, take_over=take_over).status
             except RetryLater as exc:
                 if self.request.retries >= MAX_RETRIES:
                     return fail_document(conn, document_id, f"gave up after {MAX_RETRIES + 1} tries: {exc}").status

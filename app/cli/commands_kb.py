@@ -6,6 +6,7 @@ summary. Ctrl-C stops the watching only: the worker goes on indexing what was se
 """
 from __future__ import annotations
 
+import stat
 import time
 from pathlib import Path
 
@@ -116,6 +117,7 @@ def cmd_create(settings, args) -> int:
             body[key] = value
     values = _checked(lambda: validation.new_kb(body))
     with connect_owner(settings) as conn:
+        _check_provider(conn, settings, values["embedder"])
         try:
             kb = repo.create_kb(conn, **values)
         except repo.KnowledgeBaseExists as exc:
@@ -126,9 +128,22 @@ def cmd_create(settings, args) -> int:
     return 0
 
 
+def _check_provider(conn, settings, embedder: str) -> None:
+    """A base naming a provider that does not exist would fail every document: refused now, as the API does."""
+    if embedder in ("local", "auto"):
+        return
+    from app.providers import admin
+
+    try:
+        admin.get_provider(conn, settings, embedder)
+    except admin.ProviderNotFound:
+        raise KbError(f"--embedder: no provider named {embedder} (see `fluxbase providers list`)") from None
+
+
 def cmd_list(settings, args) -> int:
+    namespace = _checked(lambda: validation.name(args.namespace, "namespace")) if args.namespace else None
     with connect_owner(settings) as conn:
-        bases = repo.list_kbs(conn, args.namespace)
+        bases = repo.list_kbs(conn, namespace)
     if not bases:
         out.print("no knowledge bases (create one with `fluxbase kb create NAME`)")
         return 0
@@ -145,20 +160,40 @@ def cmd_list(settings, args) -> int:
 
 def _read(path: Path) -> tuple[str, str]:
     try:
+        # A FIFO or a device (/dev/stdin, /dev/zero) would block or fill memory: regular files only,
+        # and their size is known before a byte is read.
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise extraction.BrokenDocument(f"{path} is not a regular file")
+        if info.st_size > extraction.MAX_UPLOAD_BYTES:
+            raise extraction.DocumentTooLarge(f"{path.name} is {info.st_size} bytes; "
+                                              f"the limit is {extraction.MAX_UPLOAD_BYTES}")
         data = path.read_bytes()
     except OSError as exc:
         raise extraction.BrokenDocument(f"cannot read {path}: {exc.strerror or exc}") from None
     return extraction.extract_text(path.name, None, data)
 
 
+def _files(paths: list[Path]) -> list[Path]:
+    """The paths named, and every file under a named directory except hidden ones (.git, .env...):
+    a chatbot quotes what it is given, so a directory's secrets must not ride along."""
+    files = [p for p in paths if not p.is_dir()]
+    for folder in (p for p in paths if p.is_dir()):
+        files.extend(f for f in sorted(folder.rglob("*"))
+                     if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts))
+    return files
+
+
 def cmd_ingest(settings, args) -> int:
-    files = [p for p in args.paths if not p.is_dir()] + [f for p in args.paths if p.is_dir()
-                                                          for f in sorted(p.rglob("*")) if f.is_file()]
+    if not args.timeout > 0:
+        raise KbError("--timeout: must be more than 0 seconds")
+    files = _files(args.paths)
     if not files:
-        raise KbError("no files to ingest")
+        raise KbError("no files to ingest (hidden files under a directory are skipped)")
     owner = _checked(lambda: validation.document_fields({"owner": args.owner})["owner_id"])
     rows: dict[str, dict] = {}   # document id -> summary row
     refused: list[tuple[str, str]] = []
+    interrupted = False
     celery = make_celery(settings)
     try:
         with connect_owner(settings) as conn:
@@ -181,12 +216,20 @@ def cmd_ingest(settings, args) -> int:
                 try:
                     _watch(conn, kb, rows, args.timeout)
                 except KeyboardInterrupt:
+                    interrupted = True
                     out.print("[yellow]stopped watching; the embeddings worker goes on indexing[/]")
     finally:
         celery.close()
     _summary(rows, refused)
+    if interrupted:
+        return 130
     failed = refused or [r for r in rows.values() if r["status"] == FAILED]
-    return 1 if failed else 0
+    # Waited for and not finished (the --timeout ran out): not a success a script may build on.
+    unfinished = not args.no_wait and [r for r in rows.values() if r["status"] not in (INDEXED, FAILED, "deleted")]
+    if unfinished:
+        out.print(f"[yellow]{len(unfinished)} files still being indexed after {args.timeout:g} s "
+                  "(`fluxbase kb list` shows the counts)[/]", highlight=False)
+    return 1 if failed or unfinished else 0
 
 
 def _watch(conn, kb: KnowledgeBase, rows: dict[str, dict], timeout: float) -> None:

@@ -14,6 +14,10 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_TEXT_CHARS = 2_000_000
 # PDFs with more pages are refused (pypdf reads about 100 pages a second).
 MAX_PDF_PAGES = 2000
+# A page whose content streams decompress to more than this is refused before its text is read:
+# pypdf's text extraction grows faster than linearly with a page's content (a 230 KB upload whose
+# one page inflates to 60 MB held a web process for over ten minutes). A dense text page is ~50 KB.
+MAX_PDF_PAGE_CONTENT_BYTES = 4 * 1024 * 1024
 
 TEXT_TYPES = {"text/plain": "text", "text/markdown": "markdown", "text/x-markdown": "markdown",
               "text/html": "html", "application/xhtml+xml": "html", "application/pdf": "pdf"}
@@ -70,6 +74,10 @@ def extract_text(filename: str, content_type: str | None, data: bytes) -> tuple[
 def check_text(text: str, filename: str = "") -> str:
     """The limits a JSON document's content goes through as well."""
     text = text.replace("\r\n", "\n").replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BrokenDocument(f"{filename or 'the document'} contains invalid Unicode (an unpaired surrogate)") from None
     if not text.strip():
         raise BrokenDocument(f"{filename or 'the document'} has no text")
     if len(text) > MAX_TEXT_CHARS:
@@ -106,7 +114,7 @@ def _pdf_text(filename: str, data: bytes) -> str:
             raise BrokenDocument(f"{name} is encrypted")
         if len(reader.pages) > MAX_PDF_PAGES:
             raise DocumentTooLarge(f"{name} has {len(reader.pages)} pages; the limit is {MAX_PDF_PAGES}")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = _pdf_pages(name, reader)
     except DocumentError:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
@@ -115,3 +123,31 @@ def _pdf_text(filename: str, data: bytes) -> str:
     if not text:
         raise BrokenDocument(f"{name} has no extractable text (a scanned PDF needs OCR first)")
     return text
+
+
+def _pdf_pages(name: str, reader) -> list[str]:
+    """Each page's text, stopping as soon as the text is over MAX_TEXT_CHARS: pages that share one
+    large content stream would otherwise each be read in full before the limit is checked."""
+    pages: list[str] = []
+    total = 0
+    for number, page in enumerate(reader.pages, 1):
+        size = _content_bytes(page)
+        if size > MAX_PDF_PAGE_CONTENT_BYTES:
+            raise DocumentTooLarge(f"{name}: page {number} has {size} bytes of content; "
+                                   f"the limit is {MAX_PDF_PAGE_CONTENT_BYTES}")
+        text = page.extract_text() or ""
+        total += len(text)
+        if total > MAX_TEXT_CHARS:
+            raise DocumentTooLarge(f"{name} has more than {MAX_TEXT_CHARS} characters of text "
+                                   f"(reached on page {number})")
+        pages.append(text)
+    return pages
+
+
+def _content_bytes(page) -> int:
+    contents = page.get("/Contents")
+    if contents is None:
+        return 0
+    contents = contents.get_object()
+    streams = contents if isinstance(contents, list) else [contents]
+    return sum(len(stream.get_object().get_data()) for stream in streams)

@@ -49,9 +49,17 @@ def name(value: Any, field: str = "name") -> str:
 def _text(value: Any, field: str, limit: int) -> str:
     if value is None:
         return ""
-    if not isinstance(value, str) or len(value) > limit or "\x00" in value:
+    if not isinstance(value, str) or len(value) > limit or "\x00" in value or not _encodable(value):
         raise InvalidField(field, f"must be text of at most {limit} characters")
     return value
+
+
+def _encodable(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _int(value: Any, field: str, low: int, high: int) -> int:
@@ -79,8 +87,8 @@ def new_kb(body: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidField("embedding_dimensions", f"{LOCAL_MODEL} vectors have {LOCAL_DIMENSIONS} dimensions")
         model, dimensions = LOCAL_MODEL, LOCAL_DIMENSIONS
     else:
-        if not isinstance(model, str) or not model.strip() or len(model) > 200:
-            raise InvalidField("embedding_model", "a provider embedder needs the model's name")
+        if not isinstance(model, str) or not model.strip() or len(model) > 200 or "\x00" in model:
+            raise InvalidField("embedding_model", "a provider embedder needs the model's name (at most 200 characters)")
         if dimensions is None:
             dimensions = KNOWN_DIMENSIONS.get(model)
             if dimensions is None:
@@ -122,6 +130,12 @@ def kb_changes(body: Mapping[str, Any], current) -> dict[str, Any]:
         changes["model"] = _text(body["embedding_model"], "embedding_model", 200) or current.model
     if "embedding_dimensions" in body:
         changes["dimensions"] = _int(body["embedding_dimensions"], "embedding_dimensions", 1, 16000)
+    # The local embedder runs one model: another name or size would only make every document fail.
+    if current.embedder == LOCAL_EMBEDDER:
+        if changes.get("model", LOCAL_MODEL) != LOCAL_MODEL:
+            raise InvalidField("embedding_model", f"the local embedder runs {LOCAL_MODEL} only")
+        if changes.get("dimensions", LOCAL_DIMENSIONS) != LOCAL_DIMENSIONS:
+            raise InvalidField("embedding_dimensions", f"{LOCAL_MODEL} vectors have {LOCAL_DIMENSIONS} dimensions")
     return changes
 
 
@@ -131,15 +145,11 @@ def document_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(metadata, dict):
         raise InvalidField("metadata", "must be a JSON object")
     encoded = json.dumps(metadata)
-    # PostgreSQL's jsonb refuses \u0000 (a 500 if it got that far).
-    if "\\u0000" in encoded or len(encoded) > MAX_METADATA_CHARS:
-        raise InvalidField("metadata", f"must be at most {MAX_METADATA_CHARS} characters of JSON, without NUL characters")
-    owner = body.get("owner", body.get("owner_id"))
-    if owner is not None:
-        try:
-            owner = str(uuid.UUID(str(owner)))
-        except ValueError:
-            raise InvalidField("owner", "must be a user id (a UUID)") from None
+    # PostgreSQL's jsonb refuses \u0000 and unpaired surrogates (a 500 if they got that far).
+    if "\\u0000" in encoded or len(encoded) > MAX_METADATA_CHARS or not _encodable(metadata):
+        raise InvalidField("metadata", f"must be at most {MAX_METADATA_CHARS} characters of JSON, without NUL "
+                                       "characters or unpaired surrogates")
+    owner = user_id(body.get("owner", body.get("owner_id")), "owner")
     tags = body.get("tags") or []
     if not isinstance(tags, list) or len(tags) > MAX_TAGS or not all(isinstance(t, str) and 0 < len(t) <= 100
                                                                      and "\x00" not in t for t in tags):
@@ -148,9 +158,19 @@ def document_fields(body: Mapping[str, Any]) -> dict[str, Any]:
             "owner_id": owner, "tags": tags}
 
 
+def user_id(value: Any, field: str) -> str | None:
+    """A user id (a UUID) or None; anything else sent is refused, never read as "no user"."""
+    if value is None:
+        return None
+    try:
+        return str(uuid.UUID(value if isinstance(value, str) else ""))
+    except ValueError:
+        raise InvalidField(field, "must be a user id (a UUID)") from None
+
+
 def search_request(body: Mapping[str, Any]) -> tuple[str, int, float]:
     query = body.get("query")
-    if not isinstance(query, str) or not query.strip() or len(query) > MAX_QUERY_CHARS:
+    if not isinstance(query, str) or not query.strip() or len(query) > MAX_QUERY_CHARS or not _encodable(query):
         raise InvalidField("query", f"must be non-empty text of at most {MAX_QUERY_CHARS} characters")
     max_chunks = _int(body.get("max_chunks", 5), "max_chunks", 1, MAX_SEARCH_CHUNKS)
     threshold = _float(body.get("threshold", 0.0), "threshold", -1.0, 1.0)

@@ -122,6 +122,12 @@ def _body(allowed: tuple[str, ...]) -> dict[str, Any]:
         body = None
     if not isinstance(body, dict):
         raise ProtocolError(Code.INVALID_REQUEST, "the request body must be a JSON object")
+    try:
+        # JSON may spell a lone surrogate (\ud800), which no UTF-8 column or tokenizer takes.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError(Code.INVALID_REQUEST, "the request body contains invalid Unicode "
+                                                  "(an unpaired surrogate)") from None
     unknown = sorted(str(key)[:40] for key in body if key not in allowed)
     if unknown:
         raise ProtocolError(Code.INVALID_REQUEST, f"unknown key(s): {', '.join(unknown[:5])} "
@@ -252,7 +258,10 @@ def _upload() -> tuple[dict[str, Any], str, str, str]:
             raise validation.InvalidField("metadata", "must be a JSON object") from None
     fields = validation.document_fields(form)
     filename = (upload.filename or "upload").replace("\x00", "")[:validation.MAX_TITLE] or "upload"
-    text, source = extraction.extract_text(filename, upload.mimetype, upload.read())
+    data, mimetype = upload.read(), upload.mimetype
+    # Parsing a PDF or converting HTML takes seconds of CPU for a large file: off the hub, so the
+    # other requests and chat sockets of this web process keep going meanwhile.
+    text, source = off_hub(lambda: extraction.extract_text(filename, mimetype, data))
     return fields, text, source, filename
 
 
@@ -289,7 +298,7 @@ def delete_document(ref: str, doc_id: str):
 def search(ref: str):
     body = _body(_SEARCH_KEYS)
     query, max_chunks, threshold = validation.search_request(body)
-    user_id = validation.document_fields({"owner": body.get("user_id")})["owner_id"] if body.get("user_id") else None
+    user_id = validation.user_id(body.get("user_id"), "user_id")
     settings = web_context().settings
     with _db().connection() as conn:
         kb = _kb(conn, ref)

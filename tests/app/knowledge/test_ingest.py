@@ -60,7 +60,8 @@ def test_indexed_once_and_skipped_on_redelivery(conn):
 def test_a_worker_killed_mid_document_leaves_it_requeued_and_indexed_once(conn, database):
     kb, doc = _base_and_doc(conn)
     # The first worker claims the document, then dies (nothing more happens on its side).
-    claimed = conn.execute(ingest.CLAIM, {"id": doc.id}).fetchone()
+    claimed = conn.execute(ingest.CLAIM, {"id": doc.id, "take_over": False,
+                                          "max_attempts": ingest.MAX_ATTEMPTS}).fetchone()
     conn.commit()
     assert claimed is not None and _status(conn, doc.id)[0] == "processing"
     # Its redelivered message finds the document taken, and does nothing.
