@@ -10,7 +10,6 @@ token minted with the server's JWT secret for `--user` (default: the demo user a
 """
 from __future__ import annotations
 
-import os
 import uuid
 
 from fluxbase_sdk import (
@@ -27,7 +26,7 @@ from app.chatbots.spec import is_valid_name
 from app.cli.chat_render import TurnView
 from app.cli.console import make_console
 from app.demo.loader import ALICE, BOB
-from config import Settings
+from config import Settings, environment
 
 out = make_console()
 DEMO_USERS = {"alice": ALICE, "bob": BOB}
@@ -53,14 +52,15 @@ def add_parsers(sub) -> None:
 
 
 def server_url(settings: Settings, given: str | None) -> str:
-    if given or os.environ.get("FLUXBASE_URL"):
-        return (given or os.environ["FLUXBASE_URL"]).rstrip("/")
+    given = given or environment.client_url()
+    if given:
+        return given.rstrip("/")
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     return f"http://{host}:{settings.port}"
 
 
 def user_token(settings: Settings, args) -> str:
-    token = args.token or os.environ.get("FLUXBASE_TOKEN")
+    token = args.token or environment.client_token()
     if token:
         if args.user:
             raise ChatCliError("--user picks a demo user to mint a token for; it cannot be combined with a token")

@@ -13,28 +13,7 @@ from app.knowledge.documents import (
     UnsupportedDocument,
     extract_text,
 )
-
-
-def _pdf_with_text(text: str) -> bytes:
-    """A one-page PDF with `text` in Helvetica, written by hand (pypdf writes no text content)."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
-               b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-               b"/Resources << /Font << /F1 5 0 R >> >> >>",
-               b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
-    out = io.BytesIO(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
-    return out.getvalue()
+from tests.app.knowledge.pdfs import pdf_with_text
 
 
 def test_plain_markdown_html_and_pdf():
@@ -44,7 +23,7 @@ def test_plain_markdown_html_and_pdf():
     text, kind = extract_text("page", "text/html; charset=utf-8",
                               b"<html><body><h1>Returns</h1><p>Send it back.</p><p>Within 30 days.</p></body></html>")
     assert kind == "html" and "# Returns" in text and "Send it back.\n\nWithin 30 days." in text
-    text, kind = extract_text("manual.pdf", "application/pdf", _pdf_with_text("Lamps have a two-year warranty"))
+    text, kind = extract_text("manual.pdf", "application/pdf", pdf_with_text("Lamps have a two-year warranty"))
     assert kind == "pdf" and "Lamps have a two-year warranty" in text
 
 
@@ -79,7 +58,7 @@ def test_oversize(monkeypatch):
 def test_broken_pdf():
     with pytest.raises(BrokenDocument, match="could not be read as a PDF"):
         extract_text("broken.pdf", "application/pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage")
-    good = _pdf_with_text("cut here")
+    good = pdf_with_text("cut here")
     with pytest.raises(BrokenDocument):
         extract_text("cut.pdf", None, good[: len(good) // 3])
 
