@@ -7,7 +7,7 @@ DATA_DIR ?= .data
 export HOST ?= 127.0.0.1
 export PORT ?= 8080
 
-.PHONY: install system-deps run start stop test setup doctor
+.PHONY: install system-deps browser-deps run start stop test setup doctor
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -25,6 +25,17 @@ system-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	  else \
 	    echo "redis-server is missing: run 'sudo apt-get install redis-server' or set REDIS_URL"; exit 1; \
+	  fi; \
+	fi
+
+# The playground's browser tests drive Debian's Chromium; as root we install it, otherwise we say how.
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing: the playground's browser tests need it (sudo apt-get install chromium)"; \
 	  fi; \
 	fi
 
@@ -62,5 +73,11 @@ stop:
 doctor: install
 	$(VENV)/bin/fluxbase doctor
 
-test: install
+test: install browser-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The red-team suite at full size (tests/redteam/, docs/security.md); `make test` runs its short version.
+# REDTEAM_SEED=<n> replays the fuzzers' random cases.
+.PHONY: redteam
+redteam: install
+	REDTEAM_SCALE=full $(PY) -m pytest -q -p no:cacheprovider tests/redteam $(PYTEST_ARGS)

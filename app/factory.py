@@ -7,6 +7,8 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.chat.hub import ChatHub
+from app.log_json import ContextFilter, JsonFormatter
+from app.metrics import NO_METRICS, Metrics
 from app.providers.probe import probe_limits
 from app.providers.selection import ProviderClients
 from app.runtime import Runtime
@@ -20,12 +22,14 @@ from app.web import (
     errors,
     health,
     knowledge_admin,
+    playground,
     providers_admin,
     settings_admin,
     settings_public,
     usage_admin,
     ws,
 )
+from app.web import metrics as metrics_endpoint
 from app.web.context import WebContext, install, web_context
 from config import Settings
 
@@ -34,7 +38,13 @@ _CHATTY_CLIENT_LOGGERS = ("openai", "httpx", "httpcore")
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+        handler.addFilter(ContextFilter())  # the turn's and socket's ids (app/log_context.py)
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level, handlers=[handler])
     for name in _CHATTY_CLIENT_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger(name).getEffectiveLevel()))
     # Secret values a turn (or a settings request) holds never reach a log line (app/secrets/scrub.py).
@@ -46,7 +56,7 @@ def configure_logging(settings: Settings) -> None:
 WEB_DB_SESSION = "-c lock_timeout=5s -c statement_timeout=30s"
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
+def create_app(settings: Settings, runtime: Runtime | None = None, metrics: Metrics = NO_METRICS) -> Flask:
     app = Flask(__name__)
     if settings.proxy_depth:
         # Only as many hops as are trusted: a client can write any X-Forwarded-For it likes.
@@ -54,12 +64,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024
     app.json.sort_keys = False
     runtime = runtime or Runtime(settings, client_name="fluxbase-web", db_session_options=WEB_DB_SESSION)
-    install(app, WebContext(settings=settings, runtime=runtime, chat=ChatHub(runtime),
-                            provider_probes=ProviderClients(probe_limits(settings))))
+    install(app, WebContext(settings=settings, runtime=runtime, chat=ChatHub(runtime, metrics),
+                            provider_probes=ProviderClients(probe_limits(settings)), metrics=metrics))
 
     errors.init_app(app)
     cors.init_app(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics_endpoint.bp)
     app.register_blueprint(chatbots_public.bp)
     app.register_blueprint(chatbots_admin.bp)
     app.register_blueprint(providers_admin.bp)
@@ -69,6 +80,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     app.register_blueprint(usage_admin.bp)
     app.register_blueprint(settings_public.bp)
     app.register_blueprint(settings_admin.bp)
+    app.register_blueprint(playground.bp)
     ws.init_app(app)
     return app
 

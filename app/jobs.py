@@ -19,6 +19,13 @@ QUEUE = "fluxbase"
 INGEST_DOCUMENT = "fluxbase.ingest_document"
 REQUEUE_STUCK_DOCUMENTS = "fluxbase.requeue_stuck_documents"
 EMBEDDINGS_QUEUE = "embeddings"
+# Jobs users submit (submit_job; the registry is app/jobs_registry.py) run on their own queue, served
+# by the prefork `jobs` process (workers/jobs_main.py): an application's job is any Python code,
+# and under the gevent turn worker one CPU-bound or blocking job would stall every turn of it.
+RUN_JOB = "fluxbase.run_job"
+JOBS_QUEUE = "jobs"
+# Longest a job may run (Celery's hard limit kills it; its claim is then stale and may be retaken).
+JOB_TIME_LIMIT_SECONDS = 300
 # Beat's period for re-queueing documents left pending or in processing by a lost worker or message.
 REQUEUE_DOCUMENTS_SECONDS = 60.0
 # Beat's period for housekeeping (abandoned turns, lost endings).
@@ -85,3 +92,17 @@ def enqueue_turn(celery: Celery, client: redis.Redis, turn_id: str, marker_ttl: 
         client.set(queued_marker(turn_id), "1", ex=marker_ttl)
     except redis.RedisError:
         pass  # housekeeping may send it once more, which is harmless
+
+
+def celery_priority(priority: int) -> int:
+    """submit_job's priority (0-9, higher runs sooner) as Celery's on Redis, where 0 is served first.
+
+    kombu's Redis transport keeps four lists per queue (Celery priorities 0, 3, 6, 9) and rounds
+    down into them, so 9-7, 6-4, 3-1 and 0 are the four bands that actually differ.
+    """
+    return 9 - max(0, min(9, priority))
+
+
+def enqueue_job(celery: Celery, job_id: str, *, priority: int, eta=None) -> None:
+    """Send a job (already inserted as pending) to the jobs worker, to run at `eta` (None: now)."""
+    celery.send_task(RUN_JOB, args=[job_id], queue=JOBS_QUEUE, priority=celery_priority(priority), eta=eta)

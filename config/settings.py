@@ -89,6 +89,9 @@ class Settings:
             "Open connections (WebSockets included) each web worker process holds (gunicorn "
             "`--worker-connections`); an idle socket costs about 64 KB, 165 KB when the client negotiates "
             "compression (browsers do).", lambda n, v: parse_int(n, v, 10, 1_000_000))
+    mcp_port: int = _setting("MCP_PORT", "8090",
+            "HTTP port of the MCP server process (the Procfile's `mcp`; docs/mcp.md); it binds HOST.",
+            lambda n, v: parse_int(n, v, 1, 65535))
     jwt_secret: str = _setting("JWT_SECRET", None,
             "HS256 secret for user JWTs, at least 32 bytes. Unset in development: generated once into DATA_DIR.",
             lambda n, v: parse_secret(n, v, 32))
@@ -106,6 +109,15 @@ class Settings:
     chatbots_sync_on_start: bool = _setting("CHATBOTS_SYNC_ON_START", "true",
             "Sync CHATBOTS_DIR into the database when the web process starts.", parse_bool)
     log_level: str = _setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR.", parse_log_level)
+    log_format: str = _setting("LOG_FORMAT", "text",
+            "`text` or `json`: one JSON object per line (ts, level, logger, message, and the turn's ids on every "
+            "line of a turn; docs/operations.md).", lambda n, v: _choice(n, v, ("text", "json")))
+    metrics_dir: Path = _setting("METRICS_DIR", None,
+            "Folder where every process of one machine keeps its Prometheus values (prometheus_client's "
+            "multiprocess mode); `fluxbase run` empties it at start. Unset: DATA_DIR/metrics.", lambda n, v: _path(v))
+    metrics_token: str | None = _setting("METRICS_TOKEN", None,
+            "Bearer token that opens `/metrics` to a scraper (at least 32 bytes). Unset: only the service key "
+            "opens it.", lambda n, v: parse_secret(n, v, 32))
     proxy_depth: int = _setting("PROXY_DEPTH", "0",
             "Trusted reverse proxies in front of the web process (Heroku's router: 1). The client address is "
             "read that many hops back in X-Forwarded-For; it keys anonymous callers' rate and daily limits.",
@@ -203,6 +215,9 @@ class Settings:
     embeddings_concurrency: int = _setting("EMBEDDINGS_CONCURRENCY", "1",
             "Processes of the embeddings worker (prefork pool; each embeds documents on up to 4 cores).",
             lambda n, v: parse_int(n, v, 1, 64))
+    jobs_concurrency: int = _setting("JOBS_CONCURRENCY", "2",
+            "Processes of the jobs worker (prefork pool): background jobs (`submit_job`) that run at once.",
+            lambda n, v: parse_int(n, v, 1, 256))
     db_pool_size: int = _setting("DB_POOL_SIZE", "10", "Connections per process and pool.",
             lambda n, v: parse_int(n, v, 1, 1000))
     db_acquire_timeout_seconds: int = _setting("DB_ACQUIRE_TIMEOUT_SECONDS", "5",
@@ -210,6 +225,18 @@ class Settings:
             "`SERVICE_UNAVAILABLE` (HTTP 503) instead of hanging.", lambda n, v: parse_int(n, v, 1, 120))
     schema_cache_seconds: int = _setting("SCHEMA_CACHE_SECONDS", "60",
             "How long the table descriptions shown to the model are cached.", lambda n, v: parse_int(n, v, 0, 86400))
+    mcp_schema_check_seconds: int = _setting("MCP_SCHEMA_CHECK_SECONDS", "10",
+            "Most seconds between two checks of the catalog fingerprint behind the cached schema (MCP "
+            "resources, `@fluxbase:use-mcp-schema`): a migration or GRANT shows within this time. 0: every read.",
+            lambda n, v: parse_int(n, v, 0, 3600))
+    storage_dir: Path = _setting("STORAGE_DIR", None,
+            "Root folder of the storage tools' objects (docs/mcp.md). Unset: DATA_DIR/storage.",
+            lambda n, v: _path(v))
+    storage_max_object_bytes: int = _setting("STORAGE_MAX_OBJECT_BYTES", "10485760",
+            "Largest object the storage tools accept in one upload.", lambda n, v: parse_int(n, v, 1, 1024 * 1048576))
+    storage_max_user_bytes: int = _setting("STORAGE_MAX_USER_BYTES", "104857600",
+            "Bytes of objects one user may hold across all buckets; an upload past it is refused.",
+            lambda n, v: parse_int(n, v, 1, 2**50))
 
     embedded_postgres: bool = False
     embedded_redis: bool = False
@@ -231,6 +258,10 @@ class Settings:
             values[setting.field] = None if raw is None else setting.parse(setting.env, raw.strip())
         values.update(overrides)
         _fill_embedded_and_secrets(values)
+        if values["storage_dir"] is None:
+            values["storage_dir"] = values["data_dir"] / "storage"
+        if values["metrics_dir"] is None:
+            values["metrics_dir"] = values["data_dir"] / "metrics"
         return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:

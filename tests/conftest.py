@@ -24,6 +24,7 @@ from tests.support.processes import (
     free_port,
     serving_web,
     start_embeddings_worker,
+    start_jobs_worker,
     start_worker,
     wait_until,
 )
@@ -133,6 +134,19 @@ def embeddings_worker(base_env, database, workdir):
     try:
         wait_until(lambda: not proc.alive() or "worker-embeddings@" in proc.log_text() and " ready." in proc.log_text(),
                    60, "the embeddings worker")
+        assert proc.alive(), proc.log_text()
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def jobs_worker(base_env, database, workdir):
+    """The Procfile's `jobs` process: submitted jobs on the prefork pool."""
+    proc = start_jobs_worker(base_env, workdir, "worker-jobs")
+    try:
+        wait_until(lambda: not proc.alive() or "worker-jobs@" in proc.log_text() and " ready." in proc.log_text(),
+                   60, "the jobs worker")
         assert proc.alive(), proc.log_text()
         yield proc
     finally:

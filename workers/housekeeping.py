@@ -63,6 +63,8 @@ def _abandoned_turns(services: WorkerServices, celery) -> tuple[int, int]:
             with conn.transaction():
                 abandoned = turns.abandon_turn(conn, turn)
                 lost = turns.claim_unpublished_ending(conn, turn.id) if abandoned else None
+            if abandoned:
+                services.metrics.turn_finished("error", "INTERNAL_ERROR")  # as abandon_turn closes it
             if lost is not None:
                 closed += 1
                 _publish(services, conn, lost)

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from app import protocol
+from app.metrics import NO_METRICS, Metrics
 from app.protocol import Step
 from app.providers.base import (
     CompletionOptions,
@@ -25,6 +26,7 @@ from app.providers.base import (
 )
 from app.providers.token_count import estimate_usage
 from app.tools.registry import ToolContext, ToolRegistry
+from app.tools.scopes import granted_scopes
 from workers.cancellation import TurnCancellation
 from workers.token_allowance import TurnAllowance
 
@@ -116,9 +118,10 @@ class DeltaBatcher:
 
 class ToolLoop:
     def __init__(self, provider: Provider, registry: ToolRegistry, *, emit: Callable[[dict], None],
-                 cancellation: TurnCancellation, config: LoopConfig):
+                 cancellation: TurnCancellation, config: LoopConfig, metrics: Metrics = NO_METRICS):
         self._provider = provider
         self._registry = registry
+        self._metrics = metrics
         self._emit = emit
         self._cancellation = cancellation
         self._config = config
@@ -228,10 +231,15 @@ class ToolLoop:
     def _run_tools(self, calls: list[ToolCall], context: ToolContext, offered: set[str]) -> list[str]:
         def run(call: ToolCall) -> str:
             if self._cancellation.cancelled:
+                self._count(call, context, offered, None)
                 return "Error: cancelled by the user"
-            return self._registry.invoke(call.name, call.arguments, context, offered)
+            result = self._registry.invoke(call.name, call.arguments, context, offered)
+            self._count(call, context, offered, result)
+            return result
 
         ran, skipped = calls[:MAX_TOOL_CALLS_PER_ROUND], calls[MAX_TOOL_CALLS_PER_ROUND:]
+        for call in skipped:
+            self._count(call, context, offered, None)
         over = [f"Error: not run; at most {MAX_TOOL_CALLS_PER_ROUND} tool calls are run per round"] * len(skipped)
         if len(ran) == 1:
             return [run(ran[0])] + over
@@ -239,6 +247,22 @@ class ToolLoop:
             # Each call in a copy of this context: what it logs is scrubbed of the turn's secrets too.
             futures = [pool.submit(contextvars.copy_context().run, run, call) for call in ran]
             return [future.result() for future in futures] + over
+
+    def _count(self, call: ToolCall, context: ToolContext, offered: set[str], result: str | None) -> None:
+        """fluxbase_tool_calls_total: `refused` when the call was not run (not offered to this chatbot,
+        its scope not granted, cancelled, over the per-round cap; `result` None), `error` when the tool
+        (or its argument check) answered with an error, `ok` otherwise."""
+        if not self._metrics.on:
+            return
+        tool = self._registry.get(call.name)
+        # The model names the tool: a name the server does not know is not made into a label.
+        name = call.name if tool is not None else "unknown"
+        if (result is None or tool is None or call.name not in offered
+                or (tool.scope is not None and tool.scope not in granted_scopes(context.chatbot_config or {}))):
+            verdict = "refused"
+        else:
+            verdict = "error" if result.startswith("Error:") else "ok"
+        self._metrics.tool_call(name, verdict)
 
     def _check_cancelled(self) -> None:
         if self._cancellation.cancelled:

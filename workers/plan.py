@@ -23,6 +23,7 @@ from app.chat.turns import history, quota_key
 from app.chatbots import repository as chatbots
 from app.chatbots.policy import server_policy
 from app.knowledge import retrieval
+from app.mcp_schema import TABLE_TOOLS
 from app.protocol import Code, ProtocolError, Step
 from app.providers.base import CompletionOptions, Provider
 from app.settings_store.turn_secrets import NO_TURN_SECRETS, TurnSecrets, turn_secrets
@@ -98,8 +99,12 @@ def build_plan(conn: Connection, services: WorkerServices, started: TurnContext)
     if absent:
         raise missing_error(absent, scopes)
     policy = chatbot_access_policy(config)
-    schema = (services.schema_cache.describe(conn, (chatbot.id, chatbot.version, end_user.role), policy, end_user.role)
-              if policy is not None and "execute_sql" in offered else None)
+    schema = None
+    if policy is not None and TABLE_TOOLS.intersection(offered):
+        # @fluxbase:use-mcp-schema: the MCP server's cached resource, kept until the catalog changes.
+        schema = (services.mcp_schema.text(conn, policy, end_user.role) if config.get("use_mcp_schema") else
+                  services.schema_cache.describe(conn, (chatbot.id, chatbot.version, end_user.role), policy,
+                                                 end_user.role))
     prompt = PromptInput(
         chatbot_prompt=render(chatbot.system_prompt, user_id=conversation.user_id, namespace=chatbot.namespace,
                               settings=template_settings),

@@ -15,6 +15,7 @@ from datetime import datetime
 from app.chat.records import StoredMessage
 from app.chatbots.values import InvalidValue, parse_language
 from app.knowledge.retrieval import Passage
+from app.mcp_schema import TABLE_TOOLS
 from app.net.urls import PLACEHOLDER
 
 # About four characters per token; the history keeps the newest turns that fit.
@@ -75,9 +76,14 @@ def _language_name(value: str) -> str:
 
 
 def schema(prompt: PromptInput) -> str | None:
-    if prompt.schema_description is None or "execute_sql" not in prompt.tool_names:
+    if prompt.schema_description is None:
         return None
-    return "Tables you may query with execute_sql (name(column type, ...)):\n" + prompt.schema_description
+    if "execute_sql" in prompt.tool_names:
+        return "Tables you may query with execute_sql (name(column type, ...)):\n" + prompt.schema_description
+    tools = [name for name in prompt.tool_names if name in TABLE_TOOLS]
+    if not tools:
+        return None
+    return (f"Tables you may use with {', '.join(tools)} (name(column type, ...)):\n" + prompt.schema_description)
 
 
 def tool_data_is_data(prompt: PromptInput) -> str | None:

@@ -11,6 +11,8 @@ from app.chat.schema import SchemaCache
 from app.chat.token_budget import TokenBudget
 from app.chat.turns import renew_leases
 from app.db.connect import owner_pool
+from app.mcp_schema import SchemaResources
+from app.metrics import NO_METRICS, Metrics
 from app.providers.base import Provider
 from app.providers.registry import ClientLimits
 from app.providers.repository import key_box
@@ -41,9 +43,10 @@ def worker_runtime(settings: Settings) -> Runtime:
 
 
 class WorkerServices:
-    def __init__(self, runtime: Runtime):
+    def __init__(self, runtime: Runtime, metrics: Metrics = NO_METRICS):
         self.runtime = runtime
         self.settings = runtime.settings
+        self.metrics = metrics
 
     @property
     def bus(self) -> StreamBus:
@@ -58,11 +61,16 @@ class WorkerServices:
         executor = SqlExecutor(self.runtime.user_db, statement_timeout_ms=self.settings.sql_statement_timeout_ms,
                                max_rows=self.settings.sql_max_rows, max_bytes=self.settings.sql_max_bytes,
                                acquire_timeout_s=self.runtime.db_wait_seconds)
-        return ToolServices(settings=self.settings, sql=executor, db=self.runtime.db)
+        return ToolServices(settings=self.settings, sql=executor, db=self.runtime.db, celery=self.runtime.celery)
 
     @cached_property
     def schema_cache(self) -> SchemaCache:
         return SchemaCache(self.settings.schema_cache_seconds)
+
+    @cached_property
+    def mcp_schema(self) -> SchemaResources:
+        """The schema cache the MCP server's resources read too (`@fluxbase:use-mcp-schema`)."""
+        return SchemaResources(self.runtime.redis, self.settings.mcp_schema_check_seconds)
 
     @cached_property
     def token_budget(self) -> TokenBudget:

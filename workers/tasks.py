@@ -5,6 +5,7 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
 from app.jobs import EXPIRE_CONVERSATIONS, HOUSEKEEPING, RUN_TURN
+from app.metrics import NO_METRICS, Metrics
 from app.worker_presence import Heartbeat
 from config import Settings
 from workers.expiry import expire_conversations
@@ -13,8 +14,8 @@ from workers.services import WorkerServices, worker_runtime
 from workers.turn import execute_turn
 
 
-def register_tasks(celery: Celery, settings: Settings) -> None:
-    services = WorkerServices(worker_runtime(settings))
+def register_tasks(celery: Celery, settings: Settings, metrics: Metrics = NO_METRICS) -> None:
+    services = WorkerServices(worker_runtime(settings), metrics)
 
     @celery.task(name=HOUSEKEEPING)
     def housekeeping() -> dict:

@@ -18,10 +18,11 @@ from typing import TypeVar
 
 import psycopg
 
-from app import protocol
+from app import log_context, protocol
 from app.chat import records, turns
 from app.chat.records import Closing, NewMessage
-from app.protocol import Code, Step
+from app.chatbots.repository import ChatbotRecord
+from app.protocol import Code, ProtocolError, Step
 from app.secrets import scrub
 from app.settings_store.turn_secrets import NO_TURN_SECRETS, TurnSecrets
 from app.tools.base import ToolContext
@@ -29,7 +30,7 @@ from app.unavailable import is_unavailable
 from workers.cancellation import TurnCancellation
 from workers.emitter import ResultBudget, TurnEmitter, starting_floor
 from workers.endings import Ending, ending_for, publish_recovered, success, unstorable
-from workers.loop import LoopConfig, ToolLoop, TurnOutcome
+from workers.loop import LoopConfig, ToolLoop, TurnOutcome, TurnTimedOut
 from workers.plan import TurnPlan, build_plan, with_knowledge
 from workers.services import WorkerServices
 from workers.token_allowance import TurnAllowance
@@ -45,6 +46,12 @@ T = TypeVar("T")
 
 
 def execute_turn(services: WorkerServices, turn_id: str) -> None:
+    # Every line logged for this turn, here and in what it calls, carries its ids (app/log_context.py).
+    with log_context.scope(turn_id=turn_id):
+        _execute_turn(services, turn_id)
+
+
+def _execute_turn(services: WorkerServices, turn_id: str) -> None:
     lock = TurnLock(services.runtime.redis, turn_id, _OWNER, services.leases)
     if not lock.acquire(wait_seconds=LEASE_SECONDS + 1):
         log.info("turn %s is being run by another worker", turn_id)
@@ -68,6 +75,8 @@ def execute_turn(services: WorkerServices, turn_id: str) -> None:
 
 def run_attempt(services: WorkerServices, started: records.TurnContext) -> None:
     turn, conversation = started.turn, started.conversation
+    log_context.add(conversation_id=conversation.id)
+    began = time.monotonic()
     floor = starting_floor(services.bus, conversation.id, conversation.last_seq, started.published_seq,
                            turn.attempts)
     emit = TurnEmitter(services.bus, conversation.id, turn.assistant_message_id, floor=floor,
@@ -76,11 +85,14 @@ def run_attempt(services: WorkerServices, started: records.TurnContext) -> None:
     outcome = TurnOutcome()
     cancellation = TurnCancellation()
     secrets = NO_TURN_SECRETS
+    chatbot = None
     try:
         if turn.attempts > 1:
             emit(protocol.progress(Step.THINKING, "Restarting the answer after a worker failure"))
         with services.runtime.db.connection() as conn:
             plan = build_plan(conn, services, started)
+        chatbot = plan.chatbot
+        log_context.add(chatbot=f"{chatbot.namespace}/{chatbot.name}")
         plan = with_knowledge(services, plan, emit)
         # The turn's known secret values go out of its events, its stored messages and the process's logs.
         secrets = plan.secrets
@@ -88,18 +100,38 @@ def run_attempt(services: WorkerServices, started: records.TurnContext) -> None:
         with scrub.held(secrets.scrubber):
             loop = ToolLoop(plan.provider, services.registry, emit=emit, cancellation=cancellation,
                             config=LoopConfig(plan.limits.max_tool_rounds, plan.options,
-                                              deadline=plan.limits.deadline, allowance=_allowance(services, plan)))
+                                              deadline=plan.limits.deadline, allowance=_allowance(services, plan)),
+                            metrics=services.metrics)
             with services.cancel_hub.watch(turn.id, cancellation):
                 loop.run(plan.messages, list(plan.tool_definitions),
                          _tool_context(services, plan, emit, cancellation), outcome)
     except BaseException as exc:
+        if isinstance(exc, ProtocolError):
+            services.metrics.refused(exc)  # a limit met mid-turn (the token budget)
         with scrub.held(secrets.scrubber):
-            _close(services, turn, outcome, ending_for(exc, turn.id), emit, secrets)
+            closed = _close(services, turn, outcome, ending_for(exc, turn.id), emit, secrets)
+            _finished(services, chatbot, outcome, closed, isinstance(exc, TurnTimedOut), time.monotonic() - began)
         if not isinstance(exc, Exception):
             raise
     else:
         with scrub.held(secrets.scrubber):
-            _close(services, turn, outcome, success(outcome), emit, secrets)
+            closed = _close(services, turn, outcome, success(outcome), emit, secrets)
+            _finished(services, chatbot, outcome, closed, False, time.monotonic() - began)
+
+
+def _finished(services: WorkerServices, chatbot: ChatbotRecord | None, outcome: TurnOutcome, closed: Ending | None,
+              timed_out: bool, seconds: float) -> None:
+    """Count what the attempt spent (whether or not it closed the turn) and, if it did, how it ended."""
+    usage = outcome.usage.bounded()
+    if chatbot is not None:
+        services.metrics.tokens(chatbot.namespace, chatbot.name, usage.prompt_tokens, usage.completion_tokens)
+    if closed is None:
+        return
+    label = "timeout" if timed_out else closed.status
+    code = closed.code.value if closed.code else None
+    services.metrics.turn_finished(label, code, seconds)
+    log.info("turn finished: %s%s in %.2f s, %d round(s), %d+%d tokens", label, f" ({code})" if code else "",
+             seconds, outcome.rounds, usage.prompt_tokens, usage.completion_tokens)
 
 
 def _allowance(services: WorkerServices, plan: TurnPlan) -> TurnAllowance:
@@ -136,10 +168,10 @@ def _stored_messages(turn: records.Turn, outcome: TurnOutcome, status: str,
 
 
 def _close(services: WorkerServices, turn: records.Turn, outcome: TurnOutcome, ending: Ending,
-           emit: TurnEmitter, secrets: TurnSecrets = NO_TURN_SECRETS) -> None:
+           emit: TurnEmitter, secrets: TurnSecrets = NO_TURN_SECRETS) -> Ending | None:
     """Persist what the turn produced (tool calls and results, and the text so far) and close it;
-    publish the ending only if this attempt closed it. A PostgreSQL outage is waited out: the
-    answer exists only in this process until it is stored."""
+    publish the ending only if this attempt closed it, and return it (None: another attempt did).
+    A PostgreSQL outage is waited out: the answer exists only in this process until it is stored."""
     try:
         closing = _while_database_away(lambda: _store(services, turn, outcome, ending, secrets), turn.id)
     except psycopg.Error:
@@ -151,10 +183,12 @@ def _close(services: WorkerServices, turn: records.Turn, outcome: TurnOutcome, e
     if closing is Closing.GONE:
         # Deleted with its conversation (an admin deleted the chatbot): clients still following it
         # get an ending instead of waiting; there is nothing left to record it in.
-        emit.finish(protocol.error(Code.CONVERSATION_NOT_FOUND, "The conversation was deleted during the answer"))
-        return
+        gone = Ending("error", Code.CONVERSATION_NOT_FOUND,
+                      protocol.error(Code.CONVERSATION_NOT_FOUND, "The conversation was deleted during the answer"))
+        emit.finish(gone.event)
+        return gone
     if closing is not Closing.CLOSED:
-        return
+        return None
     event = ending.event
     if emit.lost_events:
         # Some of this answer never reached Redis: the ending carries all of it, so every client,
@@ -162,6 +196,7 @@ def _close(services: WorkerServices, turn: records.Turn, outcome: TurnOutcome, e
         event = {**event, "content": outcome.text, "recovered": True}
     seq = emit.finish(event)
     _while_database_away(lambda: _record(services, turn, emit.last_seq, seq), turn.id)
+    return ending
 
 
 def _store(services: WorkerServices, turn: records.Turn, outcome: TurnOutcome, ending: Ending,

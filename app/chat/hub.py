@@ -12,6 +12,7 @@ from app.chat.keepalive import ConversationKeeper
 from app.chat.request_limits import RequestLimits
 from app.chat.token_budget import TokenBudget
 from app.jobs import enqueue_turn
+from app.metrics import NO_METRICS, Metrics
 from app.runtime import Runtime
 from app.streaming.bus import StreamBus
 from app.streaming.relay import Relay
@@ -23,8 +24,9 @@ CATCH_UP_BATCH = 500
 
 
 class ChatHub:
-    def __init__(self, runtime: Runtime):
+    def __init__(self, runtime: Runtime, metrics: Metrics = NO_METRICS):
         self.runtime = runtime
+        self.metrics = metrics
         self.settings = runtime.settings
         self._lock = threading.Lock()
 

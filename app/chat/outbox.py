@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -45,17 +46,20 @@ def _text(event: dict) -> str:
 class _Queued:
     """A queue slot; its event is replaced (never changed in place: other sockets share the dict)."""
 
-    __slots__ = ("event", "size")
+    __slots__ = ("event", "size", "published_at")
 
     def __init__(self, event: dict, size: int):
         self.event = event
         self.size = size  # what it adds to the byte bound, kept so that taking it out is exact
+        # When the worker published it (live events only); a merged delta keeps its oldest part's time.
+        self.published_at: float | None = getattr(event, "published_at", None)
 
 
 class Outbox:
     def __init__(self, send: Callable[[str], None], on_overflow: Callable[[], None], maxsize: int,
-                 max_bytes: int = MAX_QUEUED_BYTES):
+                 max_bytes: int = MAX_QUEUED_BYTES, on_lag: Callable[[float], None] | None = None):
         self._send = send
+        self._on_lag = on_lag  # seconds from the worker's publish to the send, for each live event
         self._on_overflow = on_overflow
         self._maxsize = maxsize
         self._max_bytes = max_bytes
@@ -115,6 +119,8 @@ class Outbox:
             except Exception:  # the socket is gone; the reader side notices and cleans up
                 self._closed = True
                 return
+            if slot.published_at is not None and self._on_lag is not None:
+                self._on_lag(time.time() - slot.published_at)
 
     def close(self) -> None:
         with self._ready:

@@ -41,18 +41,28 @@ class SchemaCache:
 
 def describe_tables(conn: Connection, policy: AccessPolicy, role: str | None = None) -> str:
     """Tables the policy allows (and, given a role, that the role may read), with columns and types."""
+    return format_tables(read_tables(conn, policy, role), policy)
+
+
+def read_tables(conn: Connection, policy: AccessPolicy, role: str | None = None) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """(schema, table) -> [(column, type), ...] for the tables `describe_tables` describes, in catalog order."""
     schemas = set(policy.allowed_schemas)
     if policy.allowed_tables is not None:
         schemas = {schema for schema, _ in policy.allowed_tables}
-    tables: dict[tuple[str, str], list[str]] = {}
+    tables: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for row in conn.execute(_COLUMNS, {"schemas": sorted(schemas), "role": role}).fetchall():
         key = (row["schema"], row["table"])
         if policy.allows_table(*key):
-            tables.setdefault(key, []).append(f"{row['column']} {row['type']}")
+            tables.setdefault(key, []).append((row["column"], row["type"]))
+    return tables
+
+
+def format_tables(tables: dict[tuple[str, str], list[tuple[str, str]]], policy: AccessPolicy) -> str:
+    """The prompt's text for `read_tables`' result: one `- name(column type, ...)` line per table."""
     lines = []
     for (schema, table), columns in list(tables.items())[:MAX_TABLES]:
         name = table if schema == policy.default_schema else f"{schema}.{table}"
-        lines.append(f"- {name}({', '.join(columns)})")
+        lines.append(f"- {name}({', '.join(f'{column} {type_}' for column, type_ in columns)})")
     if len(tables) > MAX_TABLES:
         lines.append(f"- ... and {len(tables) - MAX_TABLES} more tables")
     return "\n".join(lines) if lines else "(no tables are available)"

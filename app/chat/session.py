@@ -7,10 +7,11 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from app import protocol
+from app import log_context, protocol
 from app.auth.tokens import AuthError, Principal, verify
 from app.chat import conversations, records, turns
 from app.chat.feed import Feed
+from app.chat.first_delta import FirstDeltaClock
 from app.chat.frame_budget import FrameBudget
 from app.chat.frames import Auth, Cancel, StartChat, UserMessage, parse_frame
 from app.chat.hub import ChatHub
@@ -38,6 +39,7 @@ class _Attached:
     rate_limit: int     # requests per minute, as the server's caps narrowed it
     daily_limit: int    # requests per UTC day
     token_budget: int   # tokens per UTC day
+    clock: FirstDeltaClock | None = None  # times this socket's turns to their first delta
 
 
 class ChatSession:
@@ -50,6 +52,11 @@ class ChatSession:
         self._frames = FrameBudget(hub.settings.ws_frames_per_second)
 
     def handle(self, text: str | bytes) -> None:
+        # What is logged while handling a frame says which conversation and chatbot it was for.
+        with log_context.scope():
+            self._handle(text)
+
+    def _handle(self, text: str | bytes) -> None:
         conversation_id = None
         try:
             wait = self._frames.take()
@@ -58,6 +65,9 @@ class ChatSession:
                                     limit="frames")
             request = parse_frame(text, self._hub.settings.ws_max_frame_bytes)
             conversation_id = getattr(request, "conversation_id", None)
+            attached = self._attached.get(conversation_id) if conversation_id else None
+            log_context.add(conversation_id=conversation_id,
+                            chatbot=attached.chatbot_name if attached else getattr(request, "chatbot", None))
             if isinstance(request, Auth):
                 self._auth(request)
             elif isinstance(request, Cancel):
@@ -120,7 +130,8 @@ class ChatSession:
         if previous is not None:
             self._hub.relay.unsubscribe(previous.feed)
         bus = self._hub.bus
-        feed = Feed(conversation_id, self._outbox.put, lambda first, last: bus.range(conversation_id, first, last),
+        clock = FirstDeltaClock(self._outbox.put, self._hub.metrics.first_delta)
+        feed = Feed(conversation_id, clock, lambda first, last: bus.range(conversation_id, first, last),
                     self._hub.recover_ending)
         # Subscribed (and acknowledged) before the replay is read and before any turn of this
         # conversation can be enqueued: nothing published from here on can be missed. A new
@@ -150,7 +161,7 @@ class ChatSession:
         self._attached[conversation.id] = _Attached(conversation, chatbot.name, chatbot.config["max_turns"], feed,
                                                     chatbot.config["rate_limit_per_minute"],
                                                     chatbot.config["daily_request_limit"],
-                                                    chatbot.config["daily_token_budget"])
+                                                    chatbot.config["daily_token_budget"], clock)
         # chat_started stands just before what follows it: a client that keeps the highest seq it
         # has seen and drops during the replay resumes exactly where the replay stopped.
         seq = replay.events[0]["seq"] - 1 if replay.events else current
@@ -237,9 +248,14 @@ class ChatSession:
             except conversations.ChatbotGone:
                 raise ProtocolError(Code.CHATBOT_NOT_FOUND, conversation_id=request.conversation_id) from None
         # Enqueued only after the user message is committed: the worker must find it.
+        if attached.clock is not None:
+            attached.clock.start(turn.assistant_message_id)
         try:
             self._hub.enqueue_turn(turn.id)
+            self._hub.metrics.turn_started()
         except Exception as exc:
+            if attached.clock is not None:
+                attached.clock.stop()
             # Nobody will run it: take it back, so the client can simply send the message again.
             with self._hub.runtime.db.connection() as conn:
                 conversations.withdraw_turn(conn, turn)
@@ -279,6 +295,7 @@ class ChatSession:
                 turns.record_ending(conn, turn_id=queued.id, conversation_id=queued.conversation_id,
                                             last_seq=seq, ending_seq=seq)
                 conn.commit()
+            self._hub.metrics.turn_finished("cancelled", None)
         elif turn is not None:
             self._hub.cancel_turn(turn.id)
 
@@ -291,6 +308,7 @@ class ChatSession:
     # -- events -----------------------------------------------------------------------------------
 
     def _error(self, exc: ProtocolError, conversation_id: str | None) -> None:
+        self._hub.metrics.refused(exc)  # counted when it is a limit's refusal
         event = protocol.error_from(exc)
         attached = self._attached.get(conversation_id) if conversation_id else None
         if attached is not None:

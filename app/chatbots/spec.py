@@ -17,7 +17,9 @@ Knowledge bases add no tool: RAG context is injected into the prompt instead.
 Of the tools so named, the model is offered only those this server's registry can run; each
 other one is a warning (`tool_warnings`), not an error, so a file written for a server with
 more tools still loads. Its wording overrides cannot be checked without the tool, so they are
-not kept: `file_tools` records such an entry by name only.
+not kept: `file_tools` records such an entry by name only. A named tool whose scope
+(app/tools/scopes.py) the chatbot's configuration does not grant is a warning too: it is offered,
+and every call is refused with a message naming the scope.
 
 A chatbot can narrow what the server allows but never widen it: `effective_config`
 intersects operations with `ServerPolicy` and clamps limits to its caps.
@@ -37,6 +39,7 @@ from app.chatbots.tsparse import ChatbotDefinitionError, ToolEntry, parse_source
 from app.sql.operations import OPERATIONS
 from app.tools.catalog import UnknownTool, check_tool_name, unavailable_warning
 from app.tools.registry import ToolRegistry, default_registry
+from app.tools.scopes import granted_scopes, missing_scope_text
 
 __all__ = [
     "ChatbotSpec",
@@ -170,13 +173,19 @@ def tool_warnings(config: Mapping[str, Any], file_tools: Iterable[Mapping[str, A
     not when the chatbot was last written: it stays unoffered until the chatbot is synced again.
     """
     offered_names = None if offered is None else {tool.get("name") for tool in offered}
+    granted = granted_scopes(config)
     warnings = []
     for name in declared_tool_names(config, file_tools):
         if name not in registry:
             warnings.append(unavailable_warning(name))
-        elif offered_names is not None and name not in offered_names:
+            continue
+        if offered_names is not None and name not in offered_names:
             warnings.append(f"{name}: this server runs it now, but it is not offered to the model until the "
                             "chatbot is synced again")
+        scope = registry.get(name).scope
+        if scope is not None and scope not in granted:
+            # Offered anyway: every call is refused with this same reason, which the model can relay.
+            warnings.append(f"{name}: every call will be refused: {missing_scope_text(name, scope)}")
     return tuple(warnings)
 
 

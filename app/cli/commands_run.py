@@ -15,6 +15,7 @@ from app.cli.supervise.errors import SupervisorError
 from app.cli.supervise.processes import running_pid
 from app.cli.supervise.procfile import PROJECT_ROOT, read_procfile, select_processes
 from app.cli.supervise.supervisor import Supervisor, start_background, stop_running
+from app.metrics import clear_metrics_dir
 from config import environment
 
 out = make_console()
@@ -67,6 +68,8 @@ def cmd_run(settings, args) -> int:
         if running_pid(layout) is not None:
             out.print(f"already running (pid {running_pid(layout)}); stop it with `fluxbase stop`")
             return ALREADY_RUNNING
+        # The values of an earlier run's processes (their pids are gone) would be added to this run's.
+        clear_metrics_dir(settings.metrics_dir)
         supervisor = Supervisor(layout, entries, procfile.parent, _child_env(settings), log_file=args.log_file)
         return supervisor.run()
     except SupervisorError as exc:

@@ -13,8 +13,10 @@ from app.cli.console import make_console
 from app.cli.doctor import run_doctor
 from app.db.connect import connect_owner
 from app.db.migrate import migrate
+from app.demo.execution import ensure_execution_demo
 from app.demo.knowledge import load_demo_knowledge
 from app.demo.loader import demo_present, load_demo
+from app.demo.storage import ensure_demo_buckets
 from app.providers.first_run import ensure_provider
 from app.services.embedded import (
     embedded_postgres,
@@ -76,6 +78,11 @@ def cmd_setup(settings, args) -> int:
     if settings.embedded_postgres and not args.no_demo:
         # Before the chatbot sync, so support-assistant's bases exist when its warnings are computed.
         out.print(load_demo_knowledge(settings).summary())
+        created = ensure_demo_buckets(settings)
+        if created:
+            out.print(f"demo storage buckets: created {', '.join(created)}")
+        # Idempotent, so a database whose shop predates the execution tools gets their demo too.
+        ensure_execution_demo(settings)
     report = sync_directory(settings)
     out.print(f"chatbots: {report.summary_line()}")
     with connect_owner(settings) as conn:

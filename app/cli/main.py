@@ -8,11 +8,13 @@ from app.cli import (
     commands_chat,
     commands_chatbots,
     commands_core,
+    commands_execution,
     commands_kb,
     commands_providers,
     commands_run,
     commands_services,
     commands_settings,
+    commands_storage,
     commands_usage,
 )
 from app.cli.console import make_console
@@ -37,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands_settings.add_parsers(sub)
     commands_kb.add_parsers(sub)
     commands_chat.add_parsers(sub)
+    commands_execution.add_parsers(sub)
+    commands_storage.add_parsers(sub)
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from importlib import resources
 
 from app.db.connect import connect_owner
+from app.demo.execution import load_execution_demo
 from config import Settings
 
 ALICE = "a11ce000-0000-4000-8000-000000000001"
@@ -26,4 +27,5 @@ def load_demo(settings: Settings) -> None:
         if conn.execute("select to_regclass('public.orders') is not null").fetchone()[0]:
             raise DemoAlreadyLoaded("public.orders already exists; the demo was not loaded")
         conn.execute(sql)
+        load_execution_demo(conn, settings)
         conn.commit()

@@ -111,3 +111,13 @@ INSERT INTO public.order_items (order_id, product_id, quantity, unit_price) VALU
 INSERT INTO public.locations (user_id, name, lat, lon) VALUES
   ('a11ce000-0000-4000-8000-000000000001', 'Home', 48.8566, 2.3522),
   ('b0b00000-0000-4000-8000-000000000002', 'Office', 52.5200, 13.4050);
+
+-- A per-user summary in a schema of its own, for chatbots that name `analytics.order_metrics`.
+-- security_invoker: the view reads orders with the caller's rights, so each user sees only their own row.
+CREATE SCHEMA IF NOT EXISTS analytics;
+CREATE OR REPLACE VIEW analytics.order_metrics WITH (security_invoker = true) AS
+  SELECT user_id, count(*) AS order_count, sum(total) AS total_spent, max(created_at) AS last_order_at
+    FROM public.orders
+   GROUP BY user_id;
+GRANT USAGE ON SCHEMA analytics TO authenticated;
+GRANT SELECT ON analytics.order_metrics TO authenticated;

@@ -92,15 +92,21 @@ class GuardedHttpClient:
 
     def get(self, url: ParsedUrl, allowed: tuple[AllowedHost, ...], prepare: Prepare) -> HttpResponse:
         """GET `url`; HttpRefused when a rule forbids it (or a redirect), HttpFailed when it found no answer."""
+        return self.request("GET", url, allowed, prepare)
+
+    def request(self, method: str, url: ParsedUrl, allowed: tuple[AllowedHost, ...], prepare: Prepare,
+                body: bytes | None = None) -> HttpResponse:
+        """`method` to `url` with `body`, under the same checks as `get`. Only a GET follows redirects: a
+        redirected POST would have to be resent or turned into a GET, and neither is what was asked."""
         deadline = Deadline(self.deadline_seconds)
         try:
             with _hard_timeout(self.deadline_seconds):
-                return self._follow(url, allowed, prepare, deadline)
+                return self._follow(url, allowed, prepare, deadline, method, body)
         except DeadlineExceeded:
             raise HttpFailed(f"no complete answer within {self.deadline_seconds:g} s; the request was stopped") from None
 
     def _follow(self, url: ParsedUrl, allowed: tuple[AllowedHost, ...], prepare: Prepare,
-                deadline: Deadline) -> HttpResponse:
+                deadline: Deadline, method: str = "GET", body: bytes | None = None) -> HttpResponse:
         first = url
         target, headers = "", []
         for hop in range(self.max_redirects + 1):
@@ -118,9 +124,13 @@ class GuardedHttpClient:
             else:
                 target = url.target
                 headers = headers if url.origin == first.origin else []
-            answer = self._send(url, addresses, target, headers, deadline)
+            answer = self._send(url, addresses, target, headers, deadline, method if hop == 0 else "GET",
+                                body if hop == 0 else None)
             if isinstance(answer, HttpResponse):
                 return dataclasses.replace(answer, redirects=hop)
+            if method != "GET":
+                raise HttpRefused(f"the server answered the {method} with a redirect; redirects are only followed "
+                                  "for GET")
             if hop == self.max_redirects:
                 raise HttpRefused(f"the server redirected more than {self.max_redirects} times; not followed")
             try:
@@ -155,18 +165,20 @@ class GuardedHttpClient:
         return addresses
 
     def _send(self, url: ParsedUrl, addresses: list[IPAddress], target: str, headers: list[tuple[str, str]],
-              deadline: Deadline) -> HttpResponse | str:
+              deadline: Deadline, method: str = "GET", body: bytes | None = None) -> HttpResponse | str:
         """The answer, or the Location of a redirect (nothing of its body is read)."""
         backend = PinnedBackend(url.host, addresses, deadline, self._connector)
         request_headers = [("Host", url.netloc), ("User-Agent", _USER_AGENT),
                            ("Accept", "application/json, text/*;q=0.9"), ("Accept-Encoding", "gzip, deflate")]
         names = {name.lower() for name, _ in headers}
         request_headers = [(n, v) for n, v in request_headers if n.lower() not in names or n == "Host"] + headers
+        if body is not None:
+            request_headers.append(("Content-Length", str(len(body))))
         left = deadline.remaining()
         request = httpcore2.Request(
-            "GET", httpcore2.URL(scheme=url.scheme, host=url.host, port=url.port, target=target),
+            method, httpcore2.URL(scheme=url.scheme, host=url.host, port=url.port, target=target),
             headers=[(n.encode("latin-1"), v.encode("latin-1")) for n, v in request_headers],
-            extensions={"timeout": {"connect": left, "read": left, "write": left, "pool": left}})
+            content=body, extensions={"timeout": {"connect": left, "read": left, "write": left, "pool": left}})
         pool = httpcore2.ConnectionPool(ssl_context=self._ssl_context or _system_tls(), max_connections=1,
                                         retries=0, http1=True, http2=False, network_backend=backend)
         try:

@@ -1,6 +1,7 @@
 """OpenAI-compatible chat completions (OpenAI, and any server speaking its wire format) via the `openai` client."""
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -145,7 +146,10 @@ class _OpenAIStream:
                 if self._closed and "raw" in outcome:
                     outcome["raw"].close()  # nobody will read it: let the provider stop generating
 
-        threading.Thread(target=send, name="provider-request", daemon=True).start()
+        # In a copy of the turn's context: what the HTTP client logs there is scrubbed of the turn's secrets
+        # and carries its ids (app/log_context.py), like the turn's own lines.
+        threading.Thread(target=contextvars.copy_context().run, args=(send,), name="provider-request",
+                         daemon=True).start()
         self._ready.wait()
         if "error" in outcome:
             raise outcome["error"]

@@ -27,9 +27,12 @@ import json
 import logging
 import re
 import time
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import psycopg
 from psycopg import pq
+from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool
 
 from app.db.connect import reset_session
@@ -85,16 +88,22 @@ class SqlExecutor:
         self._max_bytes = max_bytes
         self._acquire_timeout_s = acquire_timeout_s
 
-    def run(self, sql: str, *, role: str, claims: dict, search_path_schema: str = "public",
-            allow_writes: bool = False, cancel: CancelToken | None = None) -> QueryResult:
-        """Run one statement as `role` with `claims`. Raises QueryFailed or ExecutorUnavailable."""
+    def run(self, sql: str | pgsql.Composable, *, role: str, claims: dict, search_path_schema: str = "public",
+            allow_writes: bool = False, cancel: CancelToken | None = None,
+            params: Sequence[Any] | Mapping[str, Any] | None = None) -> QueryResult:
+        """Run one statement as `role` with `claims`. Raises QueryFailed or ExecutorUnavailable.
+
+        Model-written SQL comes as text with no `params`; a statement the server composed (tools with
+        typed arguments) comes as `psycopg.sql` with its values bound as `params`, never spliced in.
+        """
         setup = self._setup_params(role, claims, search_path_schema)
-        _check_text(sql)
+        if not isinstance(sql, pgsql.Composable):
+            _check_text(sql)
         if cancel is not None and cancel.cancelled:
             raise QueryFailed("Query cancelled", code="cancelled")
         conn = self._acquire()
         try:
-            return self._run_on(conn, sql, setup, allow_writes, cancel)
+            return self._run_on(conn, sql, setup, allow_writes, cancel, params)
         finally:
             self._release(conn)
 
@@ -123,8 +132,9 @@ class SqlExecutor:
             "idle_timeout": str(self._timeout_ms + 10_000),
         }
 
-    def _run_on(self, conn: psycopg.Connection, sql: str, setup: dict[str, str], allow_writes: bool,
-                cancel: CancelToken | None) -> QueryResult:
+    def _run_on(self, conn: psycopg.Connection, sql: str | pgsql.Composable, setup: dict[str, str],
+                allow_writes: bool, cancel: CancelToken | None,
+                params: Sequence[Any] | Mapping[str, Any] | None = None) -> QueryResult:
         started = time.monotonic()
         watcher = None
         try:
@@ -134,7 +144,7 @@ class SqlExecutor:
                 watcher = CancelWatcher(conn, cancel)
                 if cancel.cancelled:   # cancelled before the watcher existed
                     raise QueryFailed("Query cancelled", code="cancelled")
-            fetched = fetch_capped(conn, sql, self._max_rows, self._max_bytes, drain=allow_writes)
+            fetched = fetch_capped(conn, sql, self._max_rows, self._max_bytes, drain=allow_writes, params=params)
         except psycopg.Error as exc:
             raise self._translate(conn, exc, cancel, started) from None
         finally:

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
+import psycopg.sql
 from psycopg import pq
 from psycopg.generators import fetch
 from psycopg.types.string import TextLoader
@@ -27,7 +28,8 @@ class Fetched:
         self.affected: int | None = None
 
 
-def fetch_capped(conn: psycopg.Connection, sql: str, max_rows: int, max_bytes: int, *, drain: bool) -> Fetched:
+def fetch_capped(conn: psycopg.Connection, sql: str | psycopg.sql.Composable, max_rows: int, max_bytes: int, *,
+                 drain: bool, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Fetched:
     """Stream the statement's rows, keeping at most `max_rows` rows and `max_bytes` of JSON.
 
     At a cap, a read-only run stops reading: closing psycopg's stream cancels the statement on the
@@ -42,7 +44,7 @@ def fetch_capped(conn: psycopg.Connection, sql: str, max_rows: int, max_bytes: i
     size = 0
     names: list[str] | None = None
     chunk = _CHUNK_ROWS if psycopg.capabilities.has_stream_chunked() else 1
-    stream: Iterator[tuple] = cur.stream(sql, size=chunk)
+    stream: Iterator[tuple] = cur.stream(sql, params, size=chunk)
     try:
         for raw in stream:
             if out.truncated_by is not None:

@@ -17,10 +17,15 @@ The stream may keep a smaller copy than what goes live: a `query_result` whose r
 `rows_kept` (a 1 MiB result kept for 24 h per conversation is memory anyone who can ask a question
 can make the server hold). Live subscribers get every row; the script takes both bodies, so both
 carry the same seq. Events that fit are encoded once and stored as sent.
+
+The live copy is preceded by the publisher's clock (`<unix seconds> {"seq":...}`), for the relay-lag
+metric (app/metrics.py): the relay takes it off (`live_message`), so clients never see it, and the
+replay buffer never holds it.
 """
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 import redis
@@ -47,7 +52,7 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', kept)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[3], ARGV[3])
-redis.call('PUBLISH', ARGV[5], body)
+redis.call('PUBLISH', ARGV[5], ARGV[8] .. body)
 return seq
 """
 
@@ -85,13 +90,25 @@ def _keys(conversation_id: str) -> _Keys:
 
 class WireEvent(dict):
     """An event as it came off the wire, with the JSON text it came in: sent on unchanged, it need not
-    be encoded again for every socket (at 20,000 events a second, that was a tenth of the relay's CPU)."""
+    be encoded again for every socket (at 20,000 events a second, that was a tenth of the relay's CPU).
+    `published_at`: the publisher's time.time() at publish, when the message said."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("raw", "published_at")
 
-    def __init__(self, raw: str):
+    def __init__(self, raw: str, published_at: float | None = None):
         super().__init__(json.loads(raw))
         self.raw = raw
+        self.published_at = published_at
+
+
+def live_message(data: str) -> WireEvent:
+    """A pub/sub message as the relay receives it: the publish time in front, then the event's JSON.
+    Raises ValueError (or TypeError) for anything else."""
+    stamp = None
+    if not data.startswith("{"):
+        head, _, data = data.partition(" ")
+        stamp = float(head)
+    return WireEvent(data, stamp)
 
 
 @dataclass(frozen=True)
@@ -154,7 +171,7 @@ class StreamBus:
         keys = _keys(conversation_id)
         return int(self._publish(keys=[keys.seq, keys.stream, keys.turn_start],
                                  args=[payload, self._max_events, self._ttl, "1" if turn_start else "0",
-                                       channel_name(conversation_id), floor, stored]))
+                                       channel_name(conversation_id), floor, stored, f"{time.time():.6f} "]))
 
     def current_seq(self, conversation_id: str) -> int:
         return self.counter(conversation_id) or 0

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import redis
 
-from app.streaming.bus import WireEvent, channel_name
+from app.streaming.bus import channel_name, live_message
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class Relay:
         if not listeners:
             return
         try:
-            event = WireEvent(message["data"])
+            event = live_message(message["data"])
         except (TypeError, ValueError):
             log.warning("dropping a malformed event on %s", channel)
             return

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the types only: describing a tool must not need a database driver
+    from celery import Celery
     from psycopg_pool import ConnectionPool
 
     from app.sql.cancel import CancelToken
@@ -35,6 +36,8 @@ class ToolServices:
     settings: Settings
     sql: SqlExecutor
     db: ConnectionPool  # the owner pool: for the audit trail, never for model-written SQL
+    # The Celery client submit_job sends jobs with (app/jobs.py); None where no job can be sent.
+    celery: Celery | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class Tool:
 
     `parameters` is the JSON schema of `arguments`, shared by every chatbot: treat it as read-only
     and take copies from `ToolRegistry.definition`. `scope` is the permission a caller needs, or
-    None when the chatbot's own allow-lists gate the tool.
+    None when the chatbot's own allow-lists gate the tool; the registry checks it before `run`.
     """
 
     name: str
@@ -74,6 +77,9 @@ class Tool:
     parameters: dict[str, Any]
     scope: str | None
     run: Callable[[ToolContext, dict], str]
+    # Called with the refusal text when the registry refuses the call before `run` (a missing
+    # scope), so a tool with an audit trail or a client event records that refusal like its own.
+    on_refused: Callable[[ToolContext, dict, str], None] | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):

@@ -18,8 +18,13 @@ from typing import Any
 
 from app.text import storable, storable_json
 from app.tools.base import Tool, ToolContext, ToolError
+from app.tools.execution_tools import EXECUTION_TOOLS
 from app.tools.http_get import HTTP_GET
+from app.tools.scopes import granted_scopes, missing_scope_text
 from app.tools.sql_tool import EXECUTE_SQL
+from app.tools.storage_tools import STORAGE_TOOLS
+from app.tools.table_tools import DATA_TOOLS
+from app.tools.vector_tool import SEARCH_VECTORS
 
 # Tool, ToolContext and ToolError are re-exported: the loop and older callers import them from here.
 __all__ = ["DuplicateTool", "Tool", "ToolContext", "ToolError", "ToolRegistry", "default_registry"]
@@ -89,6 +94,14 @@ class ToolRegistry:
             return "Error: the arguments are nested too deeply"
         if not isinstance(arguments, dict):
             return "Error: the arguments must be a JSON object"
+        refusal = _scope_refusal(tool, context)
+        if refusal is not None:
+            if tool.on_refused is not None:
+                try:
+                    tool.on_refused(context, storable_json(arguments), refusal)
+                except Exception:  # recording the refusal must not turn it into something else
+                    log.exception("tool %s could not record a scope refusal", name)
+            return storable(f"Error: {refusal}")
         try:
             # JSON escapes (\u0000, a lone \ud800) reach the tool as characters PostgreSQL refuses.
             return storable(tool.run(context, storable_json(arguments)))
@@ -99,6 +112,16 @@ class ToolRegistry:
             return f"Error: the tool {name} failed unexpectedly"
 
 
+def _scope_refusal(tool: Tool, context: ToolContext) -> str | None:
+    """Why the chatbot may not call this tool at all (its scope is not granted), or None.
+
+    Checked for every call, before the tool's own checks: a tool offered by an older sync, or
+    named in a file whose operations do not grant its scope, still cannot run."""
+    if tool.scope is None or tool.scope in granted_scopes(context.chatbot_config or {}):
+        return None
+    return missing_scope_text(tool.name, tool.scope)
+
+
 def default_registry() -> ToolRegistry:
     """A fresh registry of the built-in tools (fresh, so a caller that adds its own changes only its copy)."""
-    return ToolRegistry((EXECUTE_SQL, HTTP_GET))
+    return ToolRegistry((EXECUTE_SQL, HTTP_GET, *STORAGE_TOOLS, *DATA_TOOLS, SEARCH_VECTORS, *EXECUTION_TOOLS))

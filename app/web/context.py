@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 
 from app.chat.hub import ChatHub
+from app.metrics import NO_METRICS, Metrics
 from app.providers.selection import ProviderClients
 from app.runtime import Runtime
 from config import Settings
@@ -19,6 +20,7 @@ class WebContext:
     runtime: Runtime
     chat: ChatHub
     provider_probes: ProviderClients  # clients for the admin API's connection tests, kept per provider version
+    metrics: Metrics = NO_METRICS  # what /metrics reads (app/web/metrics.py)
 
 
 def install(app: Flask, context: WebContext) -> None:

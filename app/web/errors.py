@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Request, jsonify
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from app import protocol
 from app.auth.tokens import AuthError
@@ -35,7 +35,24 @@ def refusal_response(code: Code, message: str | None = None, **extra):
     return error_response(refusal.http_status, refusal.code, refusal.message, **refusal.extra)
 
 
+class _Request(Request):
+    """A JSON body nested past the parser's depth is a bad body, like malformed JSON.
+
+    The json module raises RecursionError for it, which Flask's get_json does not catch (it handles
+    ValueError only), so a route that forgot its own guard answered 500 INTERNAL_ERROR."""
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True):
+        try:
+            return super().get_json(force=force, silent=silent, cache=cache)
+        except RecursionError:
+            if silent:
+                return None
+            raise BadRequest("The request body is nested too deeply") from None
+
+
 def init_app(app: Flask) -> None:
+    app.request_class = _Request
+
     @app.errorhandler(ProtocolError)
     def _protocol_error(exc: ProtocolError):
         extra = dict(exc.extra)

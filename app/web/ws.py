@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import logging
 import socket
+import uuid
 
 from flask import Flask, request
 from flask_sock import ConnectionClosed, Sock
 
+from app import log_context
 from app.auth.request import principal_from_headers
 from app.auth.tokens import AuthError
 from app.chat.hub import ChatHub
@@ -80,15 +82,20 @@ def _serve(ws, hub: ChatHub, principal, client_address: str | None) -> None:
         except OSError:
             pass
 
-    outbox = Outbox(ws.send, overflow, hub.settings.ws_send_queue)
+    metrics = hub.metrics
+    outbox = Outbox(ws.send, overflow, hub.settings.ws_send_queue, on_lag=metrics.relay_lag if metrics.on else None)
     session = ChatSession(hub, principal, outbox, client_address=client_address)
-    try:
-        while not outbox.closed:
-            frame = ws.receive()
-            if frame is None:
-                continue
-            session.handle(frame)
-    except ConnectionClosed:
-        pass
-    finally:
-        session.close()
+    metrics.socket_opened()
+    # Lines this socket's greenlet logs say which socket (and, per frame, which conversation: session.py).
+    with log_context.scope(socket=uuid.uuid4().hex[:12]):
+        try:
+            while not outbox.closed:
+                frame = ws.receive()
+                if frame is None:
+                    continue
+                session.handle(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            metrics.socket_closed()
+            session.close()

@@ -93,9 +93,17 @@ def start_embeddings_worker(env: dict[str, str], log_dir: Path, name: str, concu
     return ManagedProcess(name, args, env, log_dir)
 
 
+def start_jobs_worker(env: dict[str, str], log_dir: Path, name: str, concurrency: int = 2) -> ManagedProcess:
+    """The jobs worker as the Procfile's `jobs` line runs it (prefork pool, the `jobs` queue)."""
+    args = [str(BIN / "celery"), "-A", "workers.jobs_main", "worker", "-P", "prefork", "--concurrency",
+            str(concurrency), "--prefetch-multiplier", "1", "-Q", "jobs", "--without-gossip", "--without-mingle",
+            "--without-heartbeat", "--hostname", f"{name}@%h", "--loglevel", "INFO"]
+    return ManagedProcess(name, args, env, log_dir)
+
+
 def start_web(env: dict[str, str], log_dir: Path, port: int, extra_args: Sequence[str] = ()) -> ManagedProcess:
     """One gunicorn gevent worker; `extra_args` go before the app (e.g. `--worker-connections 12000`)."""
-    args = [str(BIN / "gunicorn"), "--worker-class", "gevent", "--workers", "1", "--bind", f"127.0.0.1:{port}",
+    args = [str(BIN / "gunicorn"), "--config", "python:config.gunicorn", "--worker-class", "gevent", "--workers", "1", "--bind", f"127.0.0.1:{port}",
             "--graceful-timeout", "5", *extra_args, "app.wsgi:application"]
     return ManagedProcess("web", args, env, log_dir)
 

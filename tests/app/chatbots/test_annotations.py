@@ -307,29 +307,29 @@ def test_a_named_tool_this_server_cannot_run_is_a_warning_and_not_offered():
     legacy = spec_with("@fluxbase:http-allowed-domains a.example.com", registry=without_http)
     assert [t["name"] for t in legacy.tools] == ["execute_sql"] and legacy.warnings == (unavailable("http_get"),)
     # This server runs http_get: a chatbot with allowed domains is offered it, with no warning.
-    here = spec_with("@fluxbase:mcp-tools query_table", "@fluxbase:http-allowed-domains a.example.com")
-    assert [t["name"] for t in here.tools] == ["http_get"] and here.warnings == (unavailable("query_table"),)
+    here = spec_with("@fluxbase:mcp-tools search_knowledge_base", "@fluxbase:http-allowed-domains a.example.com")
+    assert [t["name"] for t in here.tools] == ["http_get"] and here.warnings == (unavailable("search_knowledge_base"),)
     assert spec_with().warnings == ()
     # Still an error, runnable or not: every request would be refused.
     assert error_with("@fluxbase:mcp-tools query_table,http_get").annotation == "http-allowed-domains"
 
 
 def test_select_tools_reusable_after_config_change():
-    config = default_config() | {"mcp_tools": ["query_table"]}
-    assert declared_tool_names(config) == ("query_table",)
+    config = default_config() | {"mcp_tools": ["search_knowledge_base"]}
+    assert declared_tool_names(config) == ("search_knowledge_base",)
     assert select_tools(config, None, default_registry()) == ()
-    assert [t["name"] for t in select_tools(config, None, registry_with("query_table"))] == ["query_table"]
-    assert tool_warnings(config, None, default_registry()) == (unavailable("query_table"),)
+    assert [t["name"] for t in select_tools(config, None, registry_with("search_knowledge_base"))] == ["search_knowledge_base"]
+    assert tool_warnings(config, None, default_registry()) == (unavailable("search_knowledge_base"),)
 
 
 def test_a_tool_the_server_gained_after_the_last_sync_is_reported_until_synced_again():
-    config = default_config() | {"mcp_tools": ["query_table"]}
-    stored = select_tools(config, None, default_registry())  # written by a server without query_table
-    gained = registry_with("query_table")
+    config = default_config() | {"mcp_tools": ["search_knowledge_base"]}
+    stored = select_tools(config, None, default_registry())  # written by a server without search_knowledge_base
+    gained = registry_with("search_knowledge_base")
     [warning] = tool_warnings(config, None, gained, stored)
-    assert warning.startswith("query_table: ") and "not offered" in warning and "synced again" in warning
+    assert warning.startswith("search_knowledge_base: ") and "not offered" in warning and "synced again" in warning
     assert tool_warnings(config, None, gained, select_tools(config, None, gained)) == ()
-    assert tool_warnings(config, None, default_registry(), stored) == (unavailable("query_table"),)
+    assert tool_warnings(config, None, default_registry(), stored) == (unavailable("search_knowledge_base"),)
 
 
 # -- REST config ---------------------------------------------------------------------

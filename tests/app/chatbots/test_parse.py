@@ -168,10 +168,10 @@ MCP_EXAMPLE = ts("""
 
 
 def test_mcp_example_with_bare_use_mcp_schema_and_qualified_tables():
-    spec = parse_chatbot(MCP_EXAMPLE, name="orders")
+    spec = parse_chatbot(MCP_EXAMPLE, name="orders", registry=registry_with())
     assert spec.config["use_mcp_schema"] is True
     assert spec.config["allowed_tables"] == ("orders", "order_items", "products", "analytics.order_metrics")
-    # None of them runs here: each is a warning, and the model is offered nothing.
+    # None of them runs on a server without them: each is a warning, and the model is offered nothing.
     assert spec.tools == () and spec.file_tools is None
     assert spec.warnings == tuple(unavailable(n) for n in ("query_table", "insert_record", "invoke_function"))
 
@@ -367,7 +367,7 @@ def test_explicit_tools_win_over_mcp_tools():
     code = tools_file('[{ name: "query_table" }]', " * @fluxbase:mcp-tools insert_record\n")
     assert [t["name"] for t in parse_chatbot(code, name="t", registry=registry_with("query_table", "insert_record")).tools] == [
         "query_table"]
-    spec = parse_chatbot(code, name="t")
+    spec = parse_chatbot(code, name="t", registry=registry_with())
     assert spec.tools == () and spec.warnings == (unavailable("query_table"),)
 
 
@@ -478,7 +478,10 @@ def test_shipped_specifics():
     order = shipped("order-management")
     assert order.config["use_mcp_schema"] is True
     assert "analytics.order_metrics" in order.config["allowed_tables"]
-    assert order.tools == () and len(order.warnings) == 3  # its tools are not on this server yet
+    offered = [t["name"] for t in order.tools]
+    assert {"query_table", "insert_record"} <= set(offered)
+    # Each named tool is offered or, if this server lacks it, a warning.
+    assert len(offered) + len(order.warnings) == 3
     location = shipped("location-assistant")
     assert location.config["required_settings"]
     for template in ("{{system:", "{{user:", "{{location."):

@@ -212,15 +212,15 @@ def test_a_default_sql_chatbot_stores_the_registered_execute_sql_definition(data
 
 
 def test_a_tool_this_server_cannot_run_is_a_warning_and_not_stored(database, owner_conn, tmp_path, ns):
-    write(tmp_path, ns, "orders", bot("x", "mcp-tools query_table,execute_sql"))
+    write(tmp_path, ns, "orders", bot("x", "mcp-tools search_knowledge_base,execute_sql"))
     write(tmp_path, ns, "plain", bot())
     report = sync_directory(database, directory=tmp_path, namespace=ns)
     assert report.ok and report.created == ("orders", "plain")
-    assert report.warnings == ({"name": "orders", "warning": unavailable("query_table")},)
-    assert report.to_dict()["warnings"] == [{"name": "orders", "warning": unavailable("query_table")}]
+    assert report.warnings == ({"name": "orders", "warning": unavailable("search_knowledge_base")},)
+    assert report.to_dict()["warnings"] == [{"name": "orders", "warning": unavailable("search_knowledge_base")}]
     assert report.summary_line().endswith(", 0 errors, 1 warnings")
     stored = rows(owner_conn, ns)["orders"]
-    assert [t["name"] for t in stored.tools] == ["execute_sql"] and stored.config["mcp_tools"] == ["query_table", "execute_sql"]
+    assert [t["name"] for t in stored.tools] == ["execute_sql"] and stored.config["mcp_tools"] == ["search_knowledge_base", "execute_sql"]
     # Every sync says so again, also when nothing changed.
     again = sync_directory(database, directory=tmp_path, namespace=ns)
     assert again.unchanged == ("orders", "plain") and again.warnings == report.warnings
@@ -230,25 +230,25 @@ def test_an_admin_override_that_names_an_unavailable_tool_is_a_warning(database,
     write(tmp_path, ns, "alpha", bot())
     sync_directory(database, directory=tmp_path, namespace=ns)
     with psycopg.connect(database.database_url) as conn:
-        edited = repo.update_config(conn, rows(conn, ns)["alpha"], {"mcp_tools": ["list_objects"]},
+        edited = repo.update_config(conn, rows(conn, ns)["alpha"], {"mcp_tools": ["search_knowledge_base"]},
                                     registry=default_registry())
     assert edited.tools == ()
     report = sync_directory(database, directory=tmp_path, namespace=ns)
-    assert report.unchanged == ("alpha",) and report.warnings == ({"name": "alpha", "warning": unavailable("list_objects")},)
+    assert report.unchanged == ("alpha",) and report.warnings == ({"name": "alpha", "warning": unavailable("search_knowledge_base")},)
 
 
 def test_a_server_that_gains_a_tool_offers_it_at_the_next_sync_of_the_same_file(database, owner_conn, tmp_path, ns):
-    tools = 'export const tools = [{ name: "query_table", description: "Read the shop" }, { name: "execute_sql" }];\n'
+    tools = 'export const tools = [{ name: "search_knowledge_base", description: "Read the shop" }, { name: "execute_sql" }];\n'
     write(tmp_path, ns, "alpha", bot("x", tools=tools))
     before = sync_directory(database, directory=tmp_path, namespace=ns)
-    assert before.warnings == ({"name": "alpha", "warning": unavailable("query_table")},)
+    assert before.warnings == ({"name": "alpha", "warning": unavailable("search_knowledge_base")},)
     assert [t["name"] for t in rows(owner_conn, ns)["alpha"].tools] == ["execute_sql"]
 
-    gained = registry_with("query_table")
+    gained = registry_with("search_knowledge_base")
     after = sync_directory(database, directory=tmp_path, namespace=ns, registry=gained)
     assert after.updated == ("alpha",) and after.warnings == ()
     stored = rows(owner_conn, ns)["alpha"]
-    assert [t["name"] for t in stored.tools] == ["query_table", "execute_sql"] and stored.version == 2
+    assert [t["name"] for t in stored.tools] == ["search_knowledge_base", "execute_sql"] and stored.version == 2
     assert stored.tools[0]["description"] == "Read the shop"  # the file's wording, now checked against the tool
     assert sync_directory(database, directory=tmp_path, namespace=ns, registry=gained).unchanged == ("alpha",)
 
@@ -426,11 +426,11 @@ def test_start_up_sync_is_skippable_and_never_raises(database, tmp_path, ns, cap
 
 
 def test_start_up_sync_logs_the_warnings(database, tmp_path, ns, caplog):
-    write(tmp_path, ns, "orders", bot("x", "mcp-tools query_table"))
+    write(tmp_path, ns, "orders", bot("x", "mcp-tools search_knowledge_base"))
     with caplog.at_level(logging.WARNING, logger="app.chatbots.sync_service"):
         report = sync_on_start(database.replace(chatbots_dir=tmp_path))
     assert report.created == ("orders",)
-    assert f"chatbot orders: {unavailable('query_table')}" in caplog.text
+    assert f"chatbot orders: {unavailable('search_knowledge_base')}" in caplog.text
 
 
 # -- CLI ---------------------------------------------------------------------------------------
@@ -442,11 +442,11 @@ def test_cli_sync_prints_changes_and_fails_on_errors(base_env, database, owner_c
     assert dry.returncode == 0, dry.stderr
     assert "dry run" in dry.stdout and "alpha" in dry.stdout and rows(owner_conn, ns) == {}
 
-    write(tmp_path, ns, "orders", bot("x", "mcp-tools query_table"))
+    write(tmp_path, ns, "orders", bot("x", "mcp-tools search_knowledge_base"))
     done = fluxbase(base_env, "chatbots", "sync", "--dir", str(tmp_path), "--namespace", ns)
     assert done.returncode == 0, done.stderr  # a warning is not a failure
     assert "created" in done.stdout and "2 created" in done.stdout and sorted(rows(owner_conn, ns)) == ["alpha", "orders"]
-    assert "warning" in done.stdout and unavailable("query_table") in done.stdout and "1 warnings" in done.stdout
+    assert "warning" in done.stdout and unavailable("search_knowledge_base") in done.stdout and "1 warnings" in done.stdout
 
     write(tmp_path, ns, "broken", BROKEN)
     (tmp_path / ns / "alpha" / "index.ts").unlink()

@@ -66,7 +66,7 @@ def test_a_killed_worker_comes_back_and_finishes_the_turn_while_web_stays_up(
     port = free_port()
     data_dir = workdir / "supervised"
     env = {**base_env,
-           "PORT": str(port), "HOST": "127.0.0.1", "DATA_DIR": str(data_dir),
+           "PORT": str(port), "MCP_PORT": str(free_port()), "HOST": "127.0.0.1", "DATA_DIR": str(data_dir),
            "REDIS_URL": base_env["REDIS_URL"].rsplit("/", 1)[0] + "/2",
            "CHATBOTS_SYNC_ON_START": "false",  # the `tests` chatbots are in the database already
            "WEB_CONCURRENCY": "1", "WORKER_CONCURRENCY": "4",

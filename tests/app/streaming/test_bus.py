@@ -1,9 +1,10 @@
 """The stream bus against the real Redis: numbering, replay of the latest turn, bounded buffers."""
 import json
+import time
 import uuid
 
 from app import protocol
-from app.streaming.bus import Replay, StreamBus, channel_name, replay_copy
+from app.streaming.bus import Replay, StreamBus, channel_name, live_message, replay_copy
 from tests.support.processes import wait_until
 
 
@@ -57,13 +58,13 @@ def _subscribe(pubsub, conv: str) -> None:
 
 
 def _received(pubsub, count: int) -> list[str]:
-    """The bodies of the next `count` live messages."""
+    """The bodies of the next `count` live messages (without the publish time in front)."""
     bodies: list[str] = []
 
     def more() -> bool:
         message = pubsub.get_message(timeout=0.1)
         if message and message["type"] == "message":
-            bodies.append(message["data"])
+            bodies.append(live_message(message["data"]).raw)
         return len(bodies) >= count
 
     wait_until(more, 5, f"{count} live messages")
@@ -135,3 +136,19 @@ def test_replay_copy_keeps_results_that_fit_as_they_are():
     assert trimmed["rows_kept"] == 9 and trimmed["data"] == rows[:9]
     assert replay_copy(protocol.query_result("select 1", error="Permission denied"), 0) is None
     assert result["data"] == rows  # the live event is never changed
+
+
+def test_live_messages_carry_the_publish_time_which_the_relay_takes_off(client):
+    bus = StreamBus(client, max_events=100, ttl_seconds=60)
+    conv = str(uuid.uuid4())
+    with client.pubsub() as pubsub:
+        _subscribe(pubsub, conv)
+        before = time.time()
+        bus.publish(conv, {"type": "content", "delta": "hi"}, turn_start=True)
+        message = wait_until(lambda: (m := pubsub.get_message(timeout=0.1)) and m["type"] == "message" and m, 5,
+                             "the live message")
+    event = live_message(message["data"])
+    assert before - 1 <= event.published_at <= time.time() + 1
+    assert json.loads(event.raw) == {"seq": 1, "conversation_id": conv, "type": "content", "delta": "hi"}
+    assert "published_at" not in event and event.raw == _stream_body(client, conv, 1)  # replay keeps no time
+    assert live_message(event.raw).published_at is None  # a message without one is still read

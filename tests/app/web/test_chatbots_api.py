@@ -323,13 +323,13 @@ def unavailable(name: str) -> str:
 
 def test_a_chatbot_naming_a_tool_the_server_cannot_run_syncs_with_a_warning(client):
     namespace = new_namespace()
-    report = sync(client, namespace, {"orders": bot("orders", "mcp-tools query_table"), "plain": bot()})
+    report = sync(client, namespace, {"orders": bot("orders", "mcp-tools search_knowledge_base"), "plain": bot()})
     assert report["errors"] == [] and report["details"]["created"] == ["orders", "plain"]
-    assert report["warnings"] == [{"name": "orders", "warning": unavailable("query_table")}]
+    assert report["warnings"] == [{"name": "orders", "warning": unavailable("search_knowledge_base")}]
     objects = admin_list(client, namespace)
     orders = objects["orders"]
-    assert orders["tools"] == [] and orders["warnings"] == [unavailable("query_table")]
-    assert orders["config"]["mcp_tools"] == ["query_table"] and objects["plain"]["warnings"] == []
+    assert orders["tools"] == [] and orders["warnings"] == [unavailable("search_knowledge_base")]
+    assert orders["config"]["mcp_tools"] == ["search_knowledge_base"] and objects["plain"]["warnings"] == []
     assert client.get(f"/api/v1/admin/ai/chatbots/{orders['id']}", headers=SERVICE).get_json() == orders
 
     # The warning is worked out when the chatbot is read: an edit that drops the tool drops it too.
