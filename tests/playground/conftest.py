@@ -17,7 +17,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-s
                  "--disable-default-apps", "--disable-sync"]
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an asyncio loop running in this thread while it is open,
+# and later tests (the Python SDK's asyncio flavour) call asyncio.run().
+@pytest.fixture(scope="package")
 def browser():
     from playwright.sync_api import sync_playwright
 

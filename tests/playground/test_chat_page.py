@@ -362,7 +362,7 @@ def test_sign_in_with_a_pasted_jwt(page, web, test_chatbots):
 
 @pytest.mark.parametrize("token,says", [
     ("not-a-jwt", "That is not a JWT"),
-    (mint("another-secret-0123456789-abcdefghijklmnopq", role="authenticated", user_id=BOB, ttl_seconds=600),
+    (mint("another-secret-0123456789-abcdefghijklmnopq", role="authenticated", user_id=BOB, ttl_seconds=86400),
      "Sign-in failed: The server refused the token"),
     (mint("another-secret-0123456789-abcdefghijklmnopq", role="authenticated", user_id=BOB, ttl_seconds=-600),
      "This token expired at"),

@@ -16,6 +16,9 @@ def test_fluxbase_run_supervises_the_mcp_server(base_env, database, workdir):
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         wait_until(lambda: http_ok(health), 60, "the supervised MCP server")
+        # supervisord calls a process RUNNING only once it has stayed up for its start seconds, which
+        # on a loaded machine can come after the first health answer.
+        wait_until(lambda: "RUNNING" in fluxbase(env, "ps").stdout, 30, "supervisord to call mcp RUNNING")
         status = fluxbase(env, "ps")
         assert status.returncode == 0 and "mcp" in status.stdout and "RUNNING" in status.stdout, status.stdout
     finally:
