@@ -81,3 +81,19 @@ test: install browser-deps
 .PHONY: redteam
 redteam: install
 	REDTEAM_SCALE=full $(PY) -m pytest -q -p no:cacheprovider tests/redteam $(PYTEST_ARGS)
+
+# The load and soak suites at full size (bench/load.py, bench/soak.py, docs/scaling.md); `make test` runs their
+# short versions (tests/load/). SOAK_SECONDS=<n> changes the soak's length (default 10 minutes).
+SOAK_SECONDS ?= 600
+.PHONY: load soak
+load: install
+	$(PY) -m bench.load
+
+soak: install
+	$(PY) -m bench.soak --seconds $(SOAK_SECONDS)
+
+# The fault suite at full size (tests/faults/, docs/reliability.md); `make test` runs its short version.
+# FAULTS_SEED=<n> replays the random points at which the faults strike.
+.PHONY: faults
+faults: install
+	FAULTS_SCALE=full $(PY) -m pytest -q -p no:cacheprovider tests/faults $(PYTEST_ARGS)

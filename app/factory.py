@@ -63,7 +63,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None, metrics: Metr
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_depth, x_proto=settings.proxy_depth)
     app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024
     app.json.sort_keys = False
-    runtime = runtime or Runtime(settings, client_name="fluxbase-web", db_session_options=WEB_DB_SESSION)
+    runtime = runtime or Runtime(settings, client_name="fluxbase-web", db_session_options=WEB_DB_SESSION,
+                                 db_fail_fast=True)
     install(app, WebContext(settings=settings, runtime=runtime, chat=ChatHub(runtime, metrics),
                             provider_probes=ProviderClients(probe_limits(settings)), metrics=metrics))
 

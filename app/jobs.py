@@ -75,7 +75,8 @@ def make_celery(settings: Settings) -> Celery:
             "requeue-stuck-documents": {"task": REQUEUE_STUCK_DOCUMENTS, "schedule": REQUEUE_DOCUMENTS_SECONDS,
                                         "options": {"queue": EMBEDDINGS_QUEUE}},
         },
-        task_time_limit=settings.turn_timeout_seconds + 60,
+        # A turn may also wait up to APPROVAL_TIMEOUT_SECONDS for the user (docs/approval.md).
+        task_time_limit=settings.turn_timeout_seconds + settings.approval_timeout_seconds + 60,
     )
     return celery
 

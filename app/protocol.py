@@ -50,6 +50,8 @@ class Code(StrEnum):
     DOCUMENT_NOT_FOUND = "DOCUMENT_NOT_FOUND"
     INVALID_DOCUMENT = "INVALID_DOCUMENT"
     DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"
+    APPROVAL_NOT_FOUND = "APPROVAL_NOT_FOUND"
+    APPROVAL_CLOSED = "APPROVAL_CLOSED"
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
@@ -92,13 +94,15 @@ _SPECS = (
     ErrorSpec(Code.INVALID_REQUEST, "Invalid request", 400, when="a REST body or parameter that is malformed"),
     ErrorSpec(Code.INVALID_CONFIG, "Invalid chatbot configuration", 400, when="a chatbot `config` value that fails validation"),
     ErrorSpec(Code.INVALID_PROVIDER_CONFIG, "Invalid provider configuration", 400, when="a provider body that fails validation (`field` names the key, e.g. `config.endpoint`)"),
-    ErrorSpec(Code.PROVIDER_NOT_FOUND, "Provider not found", 404, when="an unknown provider id or name"),
+    ErrorSpec(Code.PROVIDER_NOT_FOUND, "Provider not found", 404, when="an unknown provider id or name; a turn in a conversation an admin pinned to a provider that was deleted or disabled since"),
     ErrorSpec(Code.PROVIDER_EXISTS, "A provider with this name exists", 409, when="creating a provider under a name in use"),
     ErrorSpec(Code.KNOWLEDGE_BASE_NOT_FOUND, "Knowledge base not found", 404, when="an unknown knowledge base id (or name in the namespace)"),
     ErrorSpec(Code.KNOWLEDGE_BASE_EXISTS, "A knowledge base with this name exists", 409, when="creating or renaming a knowledge base onto a name in use in its namespace"),
     ErrorSpec(Code.DOCUMENT_NOT_FOUND, "Document not found", 404, when="an unknown document id in that knowledge base"),
     ErrorSpec(Code.INVALID_DOCUMENT, "The document cannot be read", 400, when="an empty file, an unsupported type, text that is not UTF-8, a broken or encrypted PDF"),
     ErrorSpec(Code.DOCUMENT_TOO_LARGE, "The document is too large", 413, when="a document over the size, text or page limits of docs/knowledge.md"),
+    ErrorSpec(Code.APPROVAL_NOT_FOUND, "Approval not found", 404, fixed=True, when="an `approve` or `deny` frame for an approval id that does not exist or is not this caller's to answer"),
+    ErrorSpec(Code.APPROVAL_CLOSED, "The approval was already decided or has expired", 409, fixed=True, when="an `approve` or `deny` frame for an approval that is no longer pending"),
     ErrorSpec(Code.NOT_FOUND, "Not found", 404, when="an unknown REST path"),
     ErrorSpec(Code.METHOD_NOT_ALLOWED, "Method not allowed", 405, when="a REST path called with a method it does not take"),
     ErrorSpec(Code.SERVICE_UNAVAILABLE, "Service temporarily unavailable; retry later", 503, when="PostgreSQL or Redis cannot be reached (`retry_after` in seconds)"),
@@ -141,6 +145,8 @@ class Event(StrEnum):
     CONTENT = "content"
     QUERY_RESULT = "query_result"
     TOOL_RESULT = "tool_result"
+    APPROVAL_REQUIRED = "approval_required"
+    APPROVAL_RESULT = "approval_result"
     EVENTS_LOST = "events_lost"
     DONE = "done"
     CANCELLED = "cancelled"
@@ -163,6 +169,8 @@ EVENT_FIELDS: Mapping[Event, tuple[str, ...]] = MappingProxyType({
     Event.QUERY_RESULT: ("query", "summary", "row_count", "data", "truncated", "error", "replay_truncated",
                          "rows_kept"),
     Event.TOOL_RESULT: ("tool", "data", "error"),
+    Event.APPROVAL_REQUIRED: ("approval_id", "tool", "description", "sql", "preview", "expires_at"),
+    Event.APPROVAL_RESULT: ("approval_id", "decision", "reason"),
     Event.EVENTS_LOST: ("first_seq", "last_seq"),
     Event.DONE: ("usage", "content", "recovered"),
     Event.CANCELLED: ("content", "recovered"),
@@ -211,6 +219,18 @@ def query_result(query: str, *, summary: str | None = None, row_count: int = 0, 
 
 def tool_result(tool: str, data: Any = None, error: str | None = None) -> dict[str, Any]:
     return _event(Event.TOOL_RESULT, tool=tool, data=data, error=error)
+
+
+def approval_required(approval_id: str, tool: str, description: str, *, sql: str | None = None,
+                      preview: Mapping[str, Any] | None = None, expires_at: str) -> dict[str, Any]:
+    """A tool call waits for the user's `approve` or `deny` frame (docs/approval.md)."""
+    return _event(Event.APPROVAL_REQUIRED, approval_id=approval_id, tool=tool, description=description, sql=sql,
+                  preview=dict(preview) if preview is not None else None, expires_at=expires_at)
+
+
+def approval_result(approval_id: str, decision: str, reason: str | None = None) -> dict[str, Any]:
+    """How a pending approval ended: `approved`, `denied` or `expired`."""
+    return _event(Event.APPROVAL_RESULT, approval_id=approval_id, decision=decision, reason=reason)
 
 
 def events_lost(first_seq: int | None, last_seq: int | None, message_id: str | None = None) -> dict[str, Any]:

@@ -33,12 +33,14 @@ class Runtime:
     passes its greenlet count (each running turn may publish at the same moment), the web
     process a fixed number (its Redis use per socket is momentary). `db_wait_seconds` is how
     long a caller queues for a PostgreSQL connection: short for the web (an answer in seconds),
-    longer for a worker, whose turns should wait their turn rather than fail."""
+    longer for a worker, whose turns should wait their turn rather than fail. `db_fail_fast` (the web):
+    while PostgreSQL refuses connections, a caller is answered at once instead of after the wait."""
 
     def __init__(self, settings: Settings, *, redis_connections: int = WEB_REDIS_CONNECTIONS,
                  client_name: str = "fluxbase", db_wait_seconds: float | None = None,
-                 db_session_options: str | None = None):
+                 db_session_options: str | None = None, db_fail_fast: bool = False):
         self.settings = settings
+        self.db_fail_fast = db_fail_fast
         self.db_wait_seconds = db_wait_seconds or settings.db_acquire_timeout_seconds
         self.db_session_options = db_session_options
         self.redis_connections = redis_connections
@@ -48,12 +50,13 @@ class Runtime:
     @cached_property
     def db(self) -> ConnectionPool:
         with self._lock:
-            return owner_pool(self.settings, wait_seconds=self.db_wait_seconds, session_options=self.db_session_options)
+            return owner_pool(self.settings, wait_seconds=self.db_wait_seconds, session_options=self.db_session_options,
+                              fail_fast=self.db_fail_fast)
 
     @cached_property
     def user_db(self) -> ConnectionPool:
         with self._lock:
-            return authenticator_pool(self.settings, wait_seconds=self.db_wait_seconds)
+            return authenticator_pool(self.settings, wait_seconds=self.db_wait_seconds, fail_fast=self.db_fail_fast)
 
     @cached_property
     def redis(self) -> redis.Redis:

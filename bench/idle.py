@@ -247,13 +247,20 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50, help="tokens/s of the fresh turn's 20-word stream")
     parser.add_argument("--deflate", action="store_true",
                         help="idle sockets offer permessage-deflate, as browsers do (the server accepts it)")
-    args = parser.parse_args()
+    run_idle(parser.parse_args())
+    sys.stdout.flush()
+
+
+def run_idle(args, stack=None) -> dict:
+    """The idle-socket run; prints its report and returns its figures (bench/load.py tabulates them).
+    `stack`: run on that one (its web process must take --sockets + 1000 connections) instead of a fresh one."""
     raise_fd_limit(args.sockets)
     connections = args.sockets + 1000
     print(f"bench.idle: {os.cpu_count()} CPUs; figures are noisy on a shared machine")
     print(f"web: 1 gunicorn gevent worker, --worker-connections {connections}; worker: 1 process, default pool; "
           f"idle clients: {'wsproto offering permessage-deflate (like a browser)' if args.deflate else 'websocket-client (no compression)'}")
-    with running_stack(worker_concurrency=50, web_worker_connections=connections, llm_process=True) as stack:
+    with (contextlib.nullcontext(stack) if stack is not None else
+          running_stack(worker_concurrency=50, web_worker_connections=connections, llm_process=True)) as stack:
         url = ws_url(stack.web, stack.token)
         worker_pid = gunicorn_worker_pid(stack.web_process.pid)
         web_offset, worker_offset = log_size(stack.web_process.log_path), log_size(stack.worker_process.log_path)
@@ -343,7 +350,9 @@ def main() -> None:
             if idle.ws is not None:
                 idle.ws.abort()
         gevent.joinall(greenlets, timeout=30)
-    sys.stdout.flush()
+        return {"sockets": args.sockets, "opened": opened, "still_open": still_open, "probe_answered": answered,
+                "held_s": held, "fresh_turns_ok": fresh_ok, "web_kb_per_idle_socket": per_socket,
+                "open_failures": sum(failures.values()), "open_per_s": opened / open_seconds}
 
 
 if __name__ == "__main__":

@@ -28,9 +28,12 @@ from tests.support.processes import ROOT
 class RemoteLLM:
     """The parts of ScriptedLLM's interface the benchmarks use, backed by a child process."""
 
-    def __init__(self, log_path: Path, api_key: str = "bench-key"):
+    def __init__(self, log_path: Path, api_key: str = "bench-key", *, routed_delay: float | None = None):
+        """`routed_delay`: serve bench/soak_llm.py's RoutedLLM (answers chosen from the request, streamed
+        at that many seconds per chunk) instead of the FIFO script."""
         self._log_path = log_path
         self._api_key = api_key
+        self._routed = [] if routed_delay is None else [str(routed_delay)]
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()  # a gevent lock once the caller has monkey-patched
         self.base_url = ""
@@ -38,7 +41,7 @@ class RemoteLLM:
 
     def start(self) -> RemoteLLM:
         log = open(self._log_path, "ab")
-        self._proc = subprocess.Popen([sys.executable, "-m", "bench.llm_process", self._api_key], cwd=ROOT,
+        self._proc = subprocess.Popen([sys.executable, "-m", "bench.llm_process", self._api_key, *self._routed], cwd=ROOT,
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                                       env={**os.environ, "PYTHONPATH": str(ROOT)})
         log.close()
@@ -94,10 +97,12 @@ class RemoteLLM:
             proc.wait(timeout=5)
 
 
-def _serve(api_key: str) -> None:
+def _serve(api_key: str, routed_delay: str | None = None) -> None:
+    from bench.soak_llm import RoutedLLM
     from tests.support.llm_server import ScriptedLLM
 
-    llm = ScriptedLLM(api_key=api_key).start()
+    llm = (ScriptedLLM(api_key=api_key) if routed_delay is None
+           else RoutedLLM(api_key=api_key, delay_per_chunk=float(routed_delay))).start()
     out = sys.stdout
     out.write(json.dumps({"base_url": llm.base_url, "port": llm.port}) + "\n")
     out.flush()
@@ -135,4 +140,4 @@ def _serve(api_key: str) -> None:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1] if len(sys.argv) > 1 else "bench-key")
+    _serve(sys.argv[1] if len(sys.argv) > 1 else "bench-key", sys.argv[2] if len(sys.argv) > 2 else None)

@@ -55,12 +55,21 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200)
     args = parser.parse_args()
     with running_stack() as stack:
-        measure(stack, 1, 20)
-        measure(stack, 100, 20)  # warm-up at full width too: the first 100 sockets of a process cost more
-        for streams in (1, 100):
-            values = measure(stack, streams, args.events if streams == 1 else max(20, args.events // 5))
-            print(f"{streams:3d} stream(s): {len(values):6d} events  p50 {percentile(values, 50):6.2f} ms  "
-                  f"p99 {percentile(values, 99):6.2f} ms")
+        run_relay(stack, (1, 100), args.events)
+
+
+def run_relay(stack, widths: tuple[int, ...], events: int) -> dict[int, dict]:
+    """Warm up at the widest width, then measure each; prints a line per width and returns
+    {streams: {"events", "p50_ms", "p99_ms"}}."""
+    measure(stack, 1, 20)
+    measure(stack, max(widths), 20)  # warm-up at full width too: the first 100 sockets of a process cost more
+    figures = {}
+    for streams in widths:
+        values = measure(stack, streams, events if streams == 1 else max(20, events // 5))
+        figures[streams] = {"events": len(values), "p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99)}
+        print(f"{streams:3d} stream(s): {len(values):6d} events  p50 {percentile(values, 50):6.2f} ms  "
+              f"p99 {percentile(values, 99):6.2f} ms")
+    return figures
 
 
 if __name__ == "__main__":

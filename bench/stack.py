@@ -29,6 +29,7 @@ from tests.support.processes import (
     ManagedProcess,
     free_port,
     http_ok,
+    start_embeddings_worker,
     start_web,
     start_worker,
     wait_until,
@@ -58,22 +59,25 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     web_process: ManagedProcess | None = None      # the gunicorn arbiter (see gunicorn_worker_pid)
     worker_process: ManagedProcess | None = None   # the celery worker
+    embeddings_process: ManagedProcess | None = None  # the embeddings worker, when asked for
 
 
 @contextlib.contextmanager
 def running_stack(worker_concurrency: int = 100, web_workers: int = 1, *, web_worker_connections: int | None = None,
                   web_args: Sequence[str] = (), extra_env: Mapping[str, str] | None = None,
-                  llm_process: bool = False):
+                  llm_process: bool = False, llm_routed_delay: float | None = None, embeddings: bool = False):
     """PostgreSQL, Redis, the scripted LLM, one Celery worker (gevent pool of `worker_concurrency`) and one
     gunicorn gevent web worker; `web_worker_connections` becomes `--worker-connections` (and
     WEB_WORKER_CONNECTIONS), `extra_env` is added to every process's environment. `llm_process` runs the
-    scripted LLM in a child process (bench/llm_process.py) instead of threads of this one."""
+    scripted LLM in a child process (bench/llm_process.py) instead of threads of this one; `llm_routed_delay`
+    makes it bench/soak_llm.py's RoutedLLM (a child process too). `embeddings` also starts the embeddings worker."""
     if web_workers != 1:
         raise ValueError("the benchmarks run one web worker process")
     root = Path(tempfile.mkdtemp(prefix="fluxbase-bench-", dir="/tmp"))
     pg = EmbeddedPostgres(root / "pg", free_port())
     rd = EmbeddedRedis(root / "redis", free_port())
-    llm = RemoteLLM(root / "llm.log") if llm_process else ScriptedLLM(api_key="bench-key")
+    llm = (RemoteLLM(root / "llm.log", routed_delay=llm_routed_delay) if llm_process or llm_routed_delay is not None
+           else ScriptedLLM(api_key="bench-key"))
     processes: list[ManagedProcess] = []
     try:
         pg.start()
@@ -99,6 +103,13 @@ def running_stack(worker_concurrency: int = 100, web_workers: int = 1, *, web_wo
         assert not report.errors, report.errors
         worker = start_worker(env, root, "bench-worker", concurrency=worker_concurrency)
         processes.append(worker)
+        embeddings_worker = None
+        if embeddings:
+            embeddings_worker = start_embeddings_worker(env, root, "bench-embeddings")
+            processes.append(embeddings_worker)
+            wait_until(lambda: not embeddings_worker.alive() or " ready." in embeddings_worker.log_text(), 60,
+                       "the embeddings worker")
+            assert embeddings_worker.alive(), embeddings_worker.log_text()
         port = free_port()
         web = start_web(env, root, port, extra_args=args)
         processes.append(web)
@@ -107,7 +118,8 @@ def running_stack(worker_concurrency: int = 100, web_workers: int = 1, *, web_wo
         assert web.alive(), web.log_text()
         yield Stack(base, settings, llm, mint(settings.jwt_secret, role="authenticated", user_id=ALICE,
                                               ttl_seconds=24 * 3600),
-                    root=root, env=env, web_process=web, worker_process=worker)
+                    root=root, env=env, web_process=web, worker_process=worker,
+                    embeddings_process=embeddings_worker)
     finally:
         for proc in reversed(processes):
             proc.stop()

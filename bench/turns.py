@@ -28,6 +28,7 @@ monkey.patch_all()
 
 import argparse  # noqa: E402
 import collections  # noqa: E402
+import contextlib  # noqa: E402
 import difflib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -46,9 +47,11 @@ import websocket  # noqa: E402
 
 from bench.stack import (  # noqa: E402
     cpu_seconds,
+    gunicorn_worker_pid,
     log_size,
     percentile,
     process_tree,
+    rss_kb,
     running_stack,
     summarize_log,
     tree_cpu_seconds,
@@ -243,11 +246,45 @@ def stack_cpu(stack) -> dict[str, float]:
             "postgres + redis": sum(cpu_seconds(p) for p in services)}
 
 
+class MemorySampler:
+    """Resident memory of the worker and of the gunicorn web worker: once before the turns, then the peak
+    while they run (sampled every 0.2 s), so the growth per running turn can be reported."""
+
+    def __init__(self, stack):
+        self._pids = {"worker": stack.worker_process.pid, "web": gunicorn_worker_pid(stack.web_process.pid)}
+        self.before = {name: self._rss(pid) for name, pid in self._pids.items()}
+        self.peak = dict(self.before)
+        self._greenlet = gevent.spawn(self._run)
+
+    @staticmethod
+    def _rss(pid: int) -> int:
+        return sum(rss_kb(p) for p in process_tree(pid) if Path(f"/proc/{p}/status").exists())
+
+    def _run(self) -> None:
+        while True:
+            gevent.sleep(0.2)
+            for name, pid in self._pids.items():
+                with contextlib.suppress(OSError, RuntimeError):
+                    self.peak[name] = max(self.peak[name], self._rss(pid))
+
+    def stop(self) -> None:
+        self._greenlet.kill()
+
+    def per_item_kb(self, name: str, items: int) -> float:
+        return (self.peak[name] - self.before[name]) / max(1, items)
+
+    def describe(self, name: str, items: int) -> str:
+        return (f"{self.before[name] / 1024:.0f} MB before, peak {self.peak[name] / 1024:.0f} MB "
+                f"({self.per_item_kb(name, items):.0f} KB per turn)")
+
+
 def ms(seconds: list[float], p: float) -> str:
     return f"{percentile(seconds, p) * 1000:8.1f} ms" if seconds else "       - ms"
 
 
-def bench_n(n: int, args) -> None:
+def bench_n(n: int, args, stack=None) -> dict:
+    """One run of N turns; prints the report and returns its figures (bench/load.py tabulates them).
+    `stack`: run on that one (its worker pool must hold N turns at once) instead of a fresh one."""
     concurrency = args.concurrency or n
     connections = max(1000, 2 * n + 100)
     words = " ".join(f"w{i:02d}" for i in range(1, args.words + 1))
@@ -257,8 +294,9 @@ def bench_n(n: int, args) -> None:
           f"{len(split_text(words, args.words))} chunks at {args.rate:g} tokens/s per stream "
           f"(scripted stream alone: first delta {2 * delay * 1000:.0f} ms, end {(args.words + 3) * delay * 1000:.0f} ms)")
     started = time.perf_counter()
-    with running_stack(worker_concurrency=concurrency, web_worker_connections=connections,
-                       llm_process=not args.llm_in_process) as stack:
+    with (contextlib.nullcontext(stack) if stack is not None else
+          running_stack(worker_concurrency=concurrency, web_worker_connections=connections,
+                        llm_process=not args.llm_in_process)) as stack:
         print(f"stack up in {time.perf_counter() - started:.1f} s", flush=True)
         url = ws_url(stack.web, stack.token)
         warm_up(stack, url, args.warmup)
@@ -287,6 +325,7 @@ def bench_n(n: int, args) -> None:
         worker_log, web_log = stack.worker_process.log_path, stack.web_process.log_path
         worker_offset, web_offset = log_size(worker_log), log_size(web_log)
         cpu_before = stack_cpu(stack)
+        memory = MemorySampler(stack)
 
         go = gevent.event.Event()
         greenlets = [gevent.spawn(run_turn, t, go, "Say twenty words.", args.timeout) for t in opened]
@@ -299,6 +338,7 @@ def bench_n(n: int, args) -> None:
             print(f"  ... {time.perf_counter() - wall_start:5.0f} s: {ended}/{len(greenlets)} turns ended or "
                   f"timed out", flush=True)
         cpu_after = stack_cpu(stack)
+        memory.stop()
         ends = [t.ended_at for t in opened if t.ended_at]
         wall = (max(ends) - wall_start) if ends else float("nan")
         gevent.sleep(0.5)  # let the worker flush its last log lines
@@ -374,6 +414,22 @@ def bench_n(n: int, args) -> None:
         met = errors == 0 and lost == 0 and duplicated == 0
         print(f"GOAL N={n}: 0 errors, 0 lost, 0 duplicated -> RESULT: {errors} errors (not done), {lost} lost, "
               f"{duplicated} duplicated  [{'MET' if met else 'NOT MET'}]")
+        deltas = sum(e.get("type") == "content" for t in opened for e in t.events)
+        cpu = {name: cpu_after[name] - cpu_before[name] for name in cpu_after}
+        print(f"memory during the turns: worker {memory.describe('worker', len(opened))}; "
+              f"web {memory.describe('web', len(opened))}")
+        return {"n": n, "opened": len(opened), "done": len(done), "errors": errors, "error_codes": dict(codes),
+                "lost": lost, "duplicated": duplicated, "seq_gaps": analysis.gap_numbers,
+                "events_lost": analysis.events_lost_events, "deltas": deltas,
+                "ttfd_p50_ms": percentile(first, 50) * 1000 if first else None,
+                "ttfd_p99_ms": percentile(first, 99) * 1000 if first else None,
+                "done_p50_ms": percentile(to_done, 50) * 1000 if to_done else None,
+                "done_p99_ms": percentile(to_done, 99) * 1000 if to_done else None,
+                "wall_s": wall, "cpu_s": cpu,
+                "worker_kb_per_running_turn": memory.per_item_kb("worker", len(opened)),
+                "web_kb_per_streaming_socket": memory.per_item_kb("web", len(opened)),
+                "tracebacks": summarize_log(worker_log, worker_offset).tracebacks
+                + summarize_log(web_log, web_offset).tracebacks}
 
 
 def main() -> None:

@@ -207,6 +207,13 @@ class Settings:
             lambda n, v: parse_int(n, v, 0, 1024 * 1048576))
     turn_timeout_seconds: int = _setting("TURN_TIMEOUT_SECONDS", "300",
             "Longest a turn may run before it is stopped with an error.", lambda n, v: parse_int(n, v, 10, 3600))
+    approval_writes: str = _setting("APPROVAL_WRITES", "policy",
+            "`policy`: each chatbot's @fluxbase:approval decides; `ask`: every write (docs/approval.md) waits for "
+            "the user's approval, whatever the file says (a file's `deny` still applies).",
+            lambda n, v: _choice(n, v, ("policy", "ask")))
+    approval_timeout_seconds: int = _setting("APPROVAL_TIMEOUT_SECONDS", "300",
+            "How long a write waits for the user's approval before it expires (not counted against "
+            "TURN_TIMEOUT_SECONDS).", lambda n, v: parse_int(n, v, 5, 3600))
     celery_visibility_timeout: int = _setting("CELERY_VISIBILITY_TIMEOUT", "900",
             "Seconds before an unacknowledged turn of a dead worker is redelivered (must exceed "
             "TURN_TIMEOUT_SECONDS).", lambda n, v: parse_int(n, v, 5, 86400))
@@ -225,6 +232,13 @@ class Settings:
             "`SERVICE_UNAVAILABLE` (HTTP 503) instead of hanging.", lambda n, v: parse_int(n, v, 1, 120))
     schema_cache_seconds: int = _setting("SCHEMA_CACHE_SECONDS", "60",
             "How long the table descriptions shown to the model are cached.", lambda n, v: parse_int(n, v, 0, 86400))
+    schema_retrieval_min_tables: int = _setting("SCHEMA_RETRIEVAL_MIN_TABLES", "40",
+            "A chatbot that may read more tables than this gets only those relevant to the conversation described "
+            "in its prompt, and a `describe_table` tool for the rest (docs/schema_retrieval.md). 0: always describe "
+            "every table.", lambda n, v: parse_int(n, v, 0, 1_000_000))
+    schema_retrieval_max_tables: int = _setting("SCHEMA_RETRIEVAL_MAX_TABLES", "15",
+            "Most tables described in a prompt when schema retrieval is on (the conversation's tables, the best "
+            "matches and their foreign-key neighbours).", lambda n, v: parse_int(n, v, 1, 500))
     mcp_schema_check_seconds: int = _setting("MCP_SCHEMA_CHECK_SECONDS", "10",
             "Most seconds between two checks of the catalog fingerprint behind the cached schema (MCP "
             "resources, `@fluxbase:use-mcp-schema`): a migration or GRANT shows within this time. 0: every read.",

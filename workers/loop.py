@@ -125,6 +125,11 @@ class ToolLoop:
         self._emit = emit
         self._cancellation = cancellation
         self._config = config
+        self._waited = 0.0  # seconds spent waiting for the user's approval: not the turn's time (docs/approval.md)
+
+    def extend_deadline(self, seconds: float) -> None:
+        """Move the deadline on by time the turn spent waiting for the user, not working."""
+        self._waited += max(0.0, seconds)
 
     def run(self, messages: list[dict], tool_definitions: list[dict], context: ToolContext,
             outcome: TurnOutcome | None = None) -> TurnOutcome:
@@ -271,7 +276,7 @@ class ToolLoop:
 
     def _past_deadline(self) -> bool:
         deadline = self._config.deadline
-        return deadline is not None and time.monotonic() > deadline
+        return deadline is not None and time.monotonic() > deadline + self._waited
 
     def _check_deadline(self) -> None:
         if self._past_deadline():

@@ -18,6 +18,7 @@ from psycopg import Connection
 
 from app import protocol
 from app.chat.records import StoredMessage, TurnContext
+from app.chat.schema_retrieval import SchemaCandidates
 from app.chat.templates import load_settings, missing, missing_error, render, scopes_of
 from app.chat.turns import history, quota_key
 from app.chatbots import repository as chatbots
@@ -28,6 +29,7 @@ from app.protocol import Code, ProtocolError, Step
 from app.providers.base import CompletionOptions, Provider
 from app.settings_store.turn_secrets import NO_TURN_SECRETS, TurnSecrets, turn_secrets
 from app.sql.audit import turn_wrote_data
+from app.sql.guard import AccessPolicy
 from app.tools.sql_tool import chatbot_access_policy
 from workers.prompt import PromptInput, build_messages
 
@@ -67,6 +69,8 @@ class TurnPlan:
     options: CompletionOptions
     limits: TurnLimits
     secrets: TurnSecrets = NO_TURN_SECRETS   # what http_get may fill in, and what is scrubbed from the turn
+    # Set when the chatbot may read too many tables to describe them all: workers/schema_step.py picks some.
+    schema_candidates: SchemaCandidates | None = None
 
     @property
     def messages(self) -> list[dict]:
@@ -99,8 +103,10 @@ def build_plan(conn: Connection, services: WorkerServices, started: TurnContext)
     if absent:
         raise missing_error(absent, scopes)
     policy = chatbot_access_policy(config)
-    schema = None
+    schema = candidates = None
     if policy is not None and TABLE_TOOLS.intersection(offered):
+        candidates = schema_candidates(conn, services, chatbot, policy, end_user.role)
+    if candidates is None and policy is not None and TABLE_TOOLS.intersection(offered):
         # @fluxbase:use-mcp-schema: the MCP server's cached resource, kept until the catalog changes.
         schema = (services.mcp_schema.text(conn, policy, end_user.role) if config.get("use_mcp_schema") else
                   services.schema_cache.describe(conn, (chatbot.id, chatbot.version, end_user.role), policy,
@@ -114,14 +120,25 @@ def build_plan(conn: Connection, services: WorkerServices, started: TurnContext)
         started=started, chatbot=chatbot, end_user=end_user,
         history=tuple(history(conn, conversation.id, before_turn=turn.id)),
         tool_definitions=tuple(chatbot.tools), offered_tools=offered, prompt=prompt,
-        provider=services.provider_for(conn, config.get("provider")),
+        provider=services.provider_for(conn, config.get("provider"), pinned=conversation.provider_name),
         options=CompletionOptions(model=config.get("model"), max_tokens=config["max_tokens"],
                                   temperature=config["temperature"]),
         limits=TurnLimits(max_tool_rounds=settings.max_tool_rounds,
                           deadline=time.monotonic() + settings.turn_timeout_seconds,
                           max_tokens=config["max_tokens"], daily_tokens=config["daily_token_budget"],
                           quota_key=quota_key(conn, turn.id) or _fallback_quota_key(conversation)),
-        secrets=turn_secrets(template_settings, scopes, settings.encryption_key))
+        secrets=turn_secrets(template_settings, scopes, settings.encryption_key), schema_candidates=candidates)
+
+
+def schema_candidates(conn: Connection, services: WorkerServices, chatbot: chatbots.ChatbotRecord,
+                      policy: AccessPolicy, role: str) -> SchemaCandidates | None:
+    """Every table the end user may read through this chatbot, when there are more than
+    SCHEMA_RETRIEVAL_MIN_TABLES of them (retrieval then chooses which to describe); else None."""
+    threshold = services.settings.schema_retrieval_min_tables
+    if threshold <= 0:
+        return None
+    catalog = services.schema_catalog.catalog(conn, (chatbot.id, chatbot.version, role), policy, role)
+    return SchemaCandidates(catalog, policy) if len(catalog) > threshold else None
 
 
 def _fallback_quota_key(conversation) -> str:

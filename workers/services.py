@@ -8,9 +8,14 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from app.chat.schema import SchemaCache
+from app.chat.schema_catalog import CatalogCache
+from app.chat.schema_retrieval import SchemaRetriever
+from app.chat.table_embeddings import TableEmbeddings
 from app.chat.token_budget import TokenBudget
 from app.chat.turns import renew_leases
 from app.db.connect import owner_pool
+from app.knowledge.embedders import local_embedder
+from app.knowledge.retrieval import off_hub
 from app.mcp_schema import SchemaResources
 from app.metrics import NO_METRICS, Metrics
 from app.providers.base import Provider
@@ -68,6 +73,16 @@ class WorkerServices:
         return SchemaCache(self.settings.schema_cache_seconds)
 
     @cached_property
+    def schema_catalog(self) -> CatalogCache:
+        """Full table descriptions for schema retrieval (app/chat/schema_catalog.py)."""
+        return CatalogCache(self.settings.schema_cache_seconds)
+
+    @cached_property
+    def schema_retriever(self) -> SchemaRetriever:
+        """Ranks a large schema's tables for a turn; its table embeddings are computed once (migration 0019)."""
+        return SchemaRetriever(TableEmbeddings(self.runtime.db.connection, local_embedder, run=off_hub))
+
+    @cached_property
     def mcp_schema(self) -> SchemaResources:
         """The schema cache the MCP server's resources read too (`@fluxbase:use-mcp-schema`)."""
         return SchemaResources(self.runtime.redis, self.settings.mcp_schema_check_seconds)
@@ -104,9 +119,10 @@ class WorkerServices:
     def provider_keys(self) -> SecretBox:
         return key_box(self.settings.encryption_key)
 
-    def provider_for(self, conn: Connection, provider_name: str | None) -> Provider:
-        """Read for every turn: an admin's change applies from the next turn on (app/providers/selection.py)."""
-        choice = choose_for_turn(conn, self.settings, self.provider_keys, provider_name)
+    def provider_for(self, conn: Connection, provider_name: str | None, *, pinned: str | None = None) -> Provider:
+        """Read for every turn: an admin's change applies from the next turn on (app/providers/selection.py).
+        `pinned`: the conversation's pin, which wins over `provider_name` (app/providers/pinning.py)."""
+        choice = choose_for_turn(conn, self.settings, self.provider_keys, provider_name, pinned=pinned)
         return self.provider_clients.get(choice)
 
     def close(self) -> None:

@@ -27,11 +27,13 @@ from app.secrets import scrub
 from app.settings_store.turn_secrets import NO_TURN_SECRETS, TurnSecrets
 from app.tools.base import ToolContext
 from app.unavailable import is_unavailable
+from workers.approval_gate import ApprovalGate
 from workers.cancellation import TurnCancellation
 from workers.emitter import ResultBudget, TurnEmitter, starting_floor
 from workers.endings import Ending, ending_for, publish_recovered, success, unstorable
 from workers.loop import LoopConfig, ToolLoop, TurnOutcome, TurnTimedOut
 from workers.plan import TurnPlan, build_plan, with_knowledge
+from workers.schema_step import with_schema
 from workers.services import WorkerServices
 from workers.token_allowance import TurnAllowance
 from workers.turn_lock import LEASE_SECONDS, TurnLock
@@ -94,6 +96,7 @@ def run_attempt(services: WorkerServices, started: records.TurnContext) -> None:
         chatbot = plan.chatbot
         log_context.add(chatbot=f"{chatbot.namespace}/{chatbot.name}")
         plan = with_knowledge(services, plan, emit)
+        plan = with_schema(services, plan)   # a large schema: only the relevant tables described
         # The turn's known secret values go out of its events, its stored messages and the process's logs.
         secrets = plan.secrets
         emit.scrub_with(secrets.scrubber)
@@ -102,9 +105,12 @@ def run_attempt(services: WorkerServices, started: records.TurnContext) -> None:
                             config=LoopConfig(plan.limits.max_tool_rounds, plan.options,
                                               deadline=plan.limits.deadline, allowance=_allowance(services, plan)),
                             metrics=services.metrics)
+            gate = _approval_gate(services, emit, cancellation, loop)
+            if turn.attempts > 1:
+                gate.expire_earlier_attempts(turn.id)
             with services.cancel_hub.watch(turn.id, cancellation):
                 loop.run(plan.messages, list(plan.tool_definitions),
-                         _tool_context(services, plan, emit, cancellation), outcome)
+                         _tool_context(services, plan, emit, cancellation, gate), outcome)
     except BaseException as exc:
         if isinstance(exc, ProtocolError):
             services.metrics.refused(exc)  # a limit met mid-turn (the token budget)
@@ -140,8 +146,17 @@ def _allowance(services: WorkerServices, plan: TurnPlan) -> TurnAllowance:
                          conversation_id=plan.started.turn.conversation_id, turn_id=plan.started.turn.id)
 
 
+def _approval_gate(services: WorkerServices, emit: TurnEmitter, cancellation: TurnCancellation,
+                   loop: ToolLoop) -> ApprovalGate:
+    settings = services.settings
+    return ApprovalGate(db=services.runtime.db, redis_client=services.runtime.redis,
+                        force_ask_writes=settings.approval_writes == "ask",
+                        timeout_seconds=settings.approval_timeout_seconds, emit=emit, cancellation=cancellation,
+                        on_waited=loop.extend_deadline)
+
+
 def _tool_context(services: WorkerServices, plan: TurnPlan, emit: TurnEmitter,
-                  cancellation: TurnCancellation) -> ToolContext:
+                  cancellation: TurnCancellation, approval: ApprovalGate | None = None) -> ToolContext:
     turn = plan.started.turn
     return ToolContext(conversation_id=turn.conversation_id, turn_id=turn.id, message_id=turn.assistant_message_id,
                        chatbot_id=plan.chatbot.id, chatbot_config=plan.chatbot.config, user_id=plan.end_user.user_id,
@@ -149,7 +164,7 @@ def _tool_context(services: WorkerServices, plan: TurnPlan, emit: TurnEmitter,
                        services=services.tool_services,
                        # Only the secrets this chatbot may use (app/settings_store/turn_secrets.py).
                        secrets=plan.secrets.resolve if plan.secrets else None,
-                       scrub=plan.secrets.scrubber.text if plan.secrets else None)
+                       scrub=plan.secrets.scrubber.text if plan.secrets else None, approval=approval)
 
 
 def _stored_messages(turn: records.Turn, outcome: TurnOutcome, status: str,

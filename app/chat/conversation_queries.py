@@ -29,7 +29,7 @@ _VISIBLE = "(m.role = 'user' or (m.role = 'assistant' and m.tool_calls is null))
 _COLUMNS = """c.id, c.chatbot_id, b.name as chatbot, b.namespace, c.user_id, c.user_role, c.title, c.persisted,
        c.turn_count, c.created_at, c.updated_at, c.expires_at,
        coalesce(first_message.preview, '') as preview, counted.message_count, counted.last_message_at,
-       used.prompt_tokens, used.completion_tokens"""
+       used.prompt_tokens, used.completion_tokens, c.provider_name"""
 
 # Per conversation `c`: each an index range (messages_conversation, turns_conversation).
 _DETAILS = f"""
@@ -115,6 +115,14 @@ select 1 from ai.turns where conversation_id = %(id)s and status in ('queued', '
 
 DELETE = "delete from ai.conversations where id = %(id)s"
 
+# An admin's provider pin (app/providers/pinning.py). Not a message either: updated_at and the
+# expiry stay; a running turn keeps the provider it started with, the next one uses the pin.
+PIN_PROVIDER = f"""
+update ai.conversations c set provider_name = %(provider)s
+ where c.id = %(id)s and {LIVE}
+returning c.id
+"""
+
 _MESSAGE_COLUMNS = """count(*) over () as total, m.id, m.turn_id, m.role, m.content, m.tool_calls, m.tool_call_id,
        m.tool_name, m.status, m.prompt_tokens, m.completion_tokens, m.usage_estimated, m.created_at, m.ordinal"""
 
@@ -162,6 +170,7 @@ class ConversationRow:
     last_message_at: datetime | None
     prompt_tokens: int
     completion_tokens: int
+    provider_name: str | None = None     # an admin's pin; shown to admins only
 
 
 @dataclass(frozen=True)
@@ -215,7 +224,7 @@ def _conversation(row: dict) -> ConversationRow:
         str(row["id"]), str(row["chatbot_id"]), row["chatbot"], row["namespace"],
         row["user_id"] and str(row["user_id"]), row["user_role"], row["title"], row["persisted"], row["turn_count"],
         row["created_at"], row["updated_at"], row["expires_at"], row["preview"], row["message_count"],
-        row["last_message_at"], int(row["prompt_tokens"]), int(row["completion_tokens"]))
+        row["last_message_at"], int(row["prompt_tokens"]), int(row["completion_tokens"]), row.get("provider_name"))
 
 
 def _message(row: dict) -> MessageRow:
@@ -302,3 +311,10 @@ def executed_queries(conn: Connection, turn_ids: list[str]) -> dict[str, list[Ex
     for row in conn.execute(EXECUTED_QUERIES, {"turn_ids": turn_ids}).fetchall():
         found.setdefault(str(row["turn_id"]), []).append(ExecutedQuery(row["sql"], row["row_count"], row["command"]))
     return found
+
+
+def pin_provider(conn: Connection, conversation_id: str, provider: str | None) -> bool:
+    """Pin a live conversation to a provider (None removes the pin); False when it is not there."""
+    if not is_uuid(conversation_id):
+        return False
+    return conn.execute(PIN_PROVIDER, {"id": conversation_id, "provider": provider}).fetchone() is not None

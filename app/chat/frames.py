@@ -43,7 +43,20 @@ class Auth:
     token: str
 
 
-Frame = StartChat | UserMessage | Cancel | Auth
+@dataclass(frozen=True)
+class ApprovalAnswer:
+    """`approve` or `deny` for a pending approval (docs/approval.md); `conversation_id` is optional:
+    the approval names its conversation, and a given one must match it."""
+
+    approval_id: str
+    approved: bool
+    reason: str | None = None
+    conversation_id: str | None = None
+
+
+MAX_REASON_CHARS = 2000
+
+Frame = StartChat | UserMessage | Cancel | Auth | ApprovalAnswer
 
 
 def _invalid(message: str, conversation_id: str | None = None) -> ProtocolError:
@@ -115,7 +128,28 @@ def parse_frame(text: str | bytes, max_bytes: int) -> Frame:
         if len(token) > MAX_TOKEN_CHARS:
             raise _invalid(f"`token` is longer than {MAX_TOKEN_CHARS} characters")
         return Auth(token)
+    if kind in ("approve", "deny"):
+        return _approval_answer(frame, kind == "approve")
     raise ProtocolError(Code.UNKNOWN_TYPE, f"unknown frame type {kind[:64]!r}")
+
+
+def _approval_answer(frame: dict, approved: bool) -> ApprovalAnswer:
+    conversation_id = _conversation_id(frame, required=False)
+    value = _string(frame, "approval_id")
+    try:
+        approval_id = str(uuid.UUID(value))
+    except ValueError:
+        # Not an id any approval can have: the same answer as an unknown one.
+        raise ProtocolError(Code.APPROVAL_NOT_FOUND, conversation_id=conversation_id) from None
+    reason = None
+    if not approved and frame.get("reason") is not None:
+        reason = frame.get("reason")
+        if not isinstance(reason, str):
+            raise _invalid("`reason` must be a string", conversation_id)
+        if len(reason) > MAX_REASON_CHARS:
+            raise _invalid(f"`reason` is limited to {MAX_REASON_CHARS} characters", conversation_id)
+        reason = _storable(reason, "reason", conversation_id).strip() or None
+    return ApprovalAnswer(approval_id, approved, reason, conversation_id)
 
 
 def _start_chat(frame: dict) -> StartChat:

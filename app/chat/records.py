@@ -15,6 +15,7 @@ class Conversation:
     title: str | None
     last_seq: int = 0
     latest_message_id: str | None = None  # the latest turn's assistant message, when read for a resume
+    provider_name: str | None = None       # an admin's pin (app/providers/pinning.py), read when a turn starts
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def conversation_of(row: dict) -> Conversation:
     latest = row.get("latest_message_id")
     return Conversation(str(row["id"]), str(row["chatbot_id"]), row["user_id"] and str(row["user_id"]),
                         row["user_role"], row["turn_count"], row["title"], row["last_seq"],
-                        str(latest) if latest else None)
+                        str(latest) if latest else None, row.get("provider_name"))
 
 
 def turn_of(row: dict) -> Turn:

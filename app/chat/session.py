@@ -10,10 +10,18 @@ from dataclasses import dataclass
 from app import log_context, protocol
 from app.auth.tokens import AuthError, Principal, verify
 from app.chat import conversations, records, turns
+from app.chat.approval_answers import answer_approval
 from app.chat.feed import Feed
 from app.chat.first_delta import FirstDeltaClock
 from app.chat.frame_budget import FrameBudget
-from app.chat.frames import Auth, Cancel, StartChat, UserMessage, parse_frame
+from app.chat.frames import (
+    ApprovalAnswer,
+    Auth,
+    Cancel,
+    StartChat,
+    UserMessage,
+    parse_frame,
+)
 from app.chat.hub import ChatHub
 from app.chat.outbox import Outbox
 from app.chat.request_limits import caller_identity
@@ -72,6 +80,9 @@ class ChatSession:
                 self._auth(request)
             elif isinstance(request, Cancel):
                 self._cancel(request)
+            elif isinstance(request, ApprovalAnswer):
+                # Answering needs no fresh token: it only lets a turn already running go on or stop.
+                answer_approval(self._hub, self._principal, request, attached=set(self._attached))
             else:
                 # A running turn finishes after the token expires; new work needs a valid one.
                 self._check_not_expired(conversation_id)

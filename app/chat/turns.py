@@ -41,7 +41,8 @@ with turn as (
   returning *
 )
 select turn.id, turn.conversation_id, turn.user_message_id, turn.assistant_message_id, turn.status, turn.attempts,
-       turn.published_seq, c.chatbot_id, c.user_id, c.user_role, c.turn_count, c.title, c.last_seq, m.content as user_content
+       turn.published_seq, c.chatbot_id, c.user_id, c.user_role, c.turn_count, c.title, c.last_seq, c.provider_name,
+       m.content as user_content
 from turn
 join ai.conversations c on c.id = turn.conversation_id
 join ai.messages m on m.id = turn.user_message_id
@@ -159,7 +160,7 @@ def begin_attempt(conn: Connection, turn_id: str, *, lease_seconds: int) -> Turn
         return None
     conversation = Conversation(str(row["conversation_id"]), str(row["chatbot_id"]),
                                 row["user_id"] and str(row["user_id"]), row["user_role"], row["turn_count"],
-                                row["title"], row["last_seq"])
+                                row["title"], row["last_seq"], provider_name=row["provider_name"])
     return TurnContext(turn_of(row), conversation, row["user_content"], row["published_seq"])
 
 

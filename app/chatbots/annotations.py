@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import Any, Callable, Mapping, Sequence
 
+from app.chatbots.approval_rules import parse_approval
 from app.chatbots.tsparse import AnnotationLine, ChatbotDefinitionError
 from app.chatbots.values import (
     KB_NAME,
@@ -90,6 +91,7 @@ _ROWS = (
     Annotation("required-settings", "required_settings", (), list_parser(matching(SETTING_KEY, "setting key")), "settings loaded for {{...}} templates", bare=()),
     Annotation("mcp-tools", "mcp_tools", (), list_parser(parse_tool), "tools to offer; empty means the legacy execute_sql tool", bare=()),
     Annotation("use-mcp-schema", "use_mcp_schema", False, parse_bool, "describe the schema from MCP resources", bare=True),
+    Annotation("approval", "approval", (), parse_approval, "per tool (or tool:OPERATION): allow, ask (wait for the user's approval) or deny; docs/approval.md", bare=()),
     Annotation("model", "model", None, optional_name("model name"), "model override"),
     Annotation("provider", "provider", None, optional_name("provider name"), "provider name override"),
 )

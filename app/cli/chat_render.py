@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 from fluxbase_sdk import (
+    ApprovalRequired,
+    ApprovalResult,
     Cancelled,
     ChatEvent,
     Content,
@@ -55,6 +57,14 @@ class TurnView:
             self._block()
             text = event.error or _short(json.dumps(event.data, default=str), 200)
             self.console.print(f"[dim]tool {escape(event.tool)}:[/] {escape(text)}")
+        elif isinstance(event, ApprovalRequired):
+            self._block()
+            self._approval(event)
+        elif isinstance(event, ApprovalResult):
+            self._block()
+            colour = "green" if event.decision == "approved" else "yellow"
+            why = f": {event.reason}" if event.reason else ""
+            self.console.print(f"[{colour}]{escape(event.decision)}{escape(why)}[/]")
         elif isinstance(event, EventsLost):
             self._block()
             self.console.print("[yellow]some of the answer was lost on the way; the stored answer follows[/]")
@@ -85,6 +95,28 @@ class TurnView:
         elif isinstance(event, Error):
             wait = f", retry in {event.retry_after:g} s" if event.retry_after else ""
             self.console.print(f"[red]error:[/] {escape(event.error)} ({escape(event.code or '?')}{wait})")
+
+    def _approval(self, event: ApprovalRequired) -> None:
+        """What the call would do (docs/approval.md), before the user is asked to run it."""
+        self.console.print(f"[bold yellow]approval needed:[/] {escape(event.tool)}: {escape(event.description)}")
+        if event.sql:
+            self.console.print(Syntax(event.sql, "sql", word_wrap=True, background_color="default"))
+        preview = event.preview or {}
+        if preview.get("kind") == "sql":
+            verb = {"INSERT": "inserts", "UPDATE": "changes", "DELETE": "deletes"}.get(preview.get("operation"),
+                                                                                        "returns")
+            self.console.print(rows_table(preview.get("rows") or [], preview.get("row_count") or 0,
+                                          f"{verb} {preview.get('row_count', 0)} row(s)"))
+        elif preview.get("kind") == "request":
+            self.console.print(f"{escape(str(preview.get('method')))} {escape(str(preview.get('url')))}")
+            for name, value in (preview.get("headers") or {}).items():
+                self.console.print(f"[dim]{escape(str(name))}: {escape(str(value))}[/]")
+            if preview.get("body") is not None:
+                self.console.print(escape(_short(json.dumps(preview["body"], default=str), 2000)))
+        elif preview:
+            self.console.print(escape(_short(json.dumps(preview.get("arguments"), default=str), 2000)))
+        if event.expires_at:
+            self.console.print(f"[dim](expires at {escape(event.expires_at)})[/]")
 
     def _query_result(self, event: QueryResult) -> None:
         self.console.print(Syntax(pretty_sql(event.query), "sql", word_wrap=True, background_color="default"))
@@ -118,16 +150,18 @@ class TurnView:
 
 
 def result_table(event: QueryResult) -> Table:
-    rows = event.data or []
+    return rows_table(event.data or [], event.row_count, event.summary or f"{event.row_count} rows")
+
+
+def rows_table(rows: list[dict], row_count: int, caption: str) -> Table:
     columns: list[str] = []
     for row in rows[:MAX_TABLE_ROWS]:
         for key in row:
             if key not in columns:
                 columns.append(key)
-    caption = event.summary or f"{event.row_count} rows"
     shown = min(len(rows), MAX_TABLE_ROWS)
-    if event.row_count > shown:
-        caption += f" (first {shown} of {event.row_count} shown)"
+    if row_count > shown:
+        caption += f" (first {shown} of {row_count} shown)"
     table = Table(caption=escape(caption), show_lines=False)
     for column in columns:
         table.add_column(escape(str(column)), overflow="fold")

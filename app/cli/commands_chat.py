@@ -4,6 +4,7 @@ the Python SDK (sdk/python), so it sees what any client sees.
 Answers stream as they come, progress is a spinner, query results are tables under their SQL. Ctrl-C
 cancels the answer being written (a second Ctrl-C quits); at the prompt it quits. `/new` starts a new
 conversation, `/history` shows this one's messages, `/quit` (or Ctrl-D) leaves.
+A tool call the chatbot sets to `ask` shows its preview and asks "Run it? [y/N]" (docs/approval.md).
 
 Who it signs in as: `--token` or FLUXBASE_TOKEN (a real JWT); otherwise, in development only, a
 token minted with the server's JWT secret for `--user` (default: the demo user alice).
@@ -13,6 +14,7 @@ from __future__ import annotations
 import uuid
 
 from fluxbase_sdk import (
+    ApprovalRequired,
     AuthError,
     ConnectionError,
     FluxbaseError,
@@ -166,6 +168,8 @@ class _Session:
                 try:
                     event = next(turn)
                     view.show(event)
+                    if isinstance(event, ApprovalRequired):
+                        self.answer(event)
                 except StopIteration:
                     return True
                 except KeyboardInterrupt:
@@ -185,6 +189,20 @@ class _Session:
         finally:
             view.close()
             turn.close()
+
+    def answer(self, event: ApprovalRequired) -> None:
+        """Ask the user whether to run what the preview shows (docs/approval.md); anything but yes is no."""
+        try:
+            reply = input("Run it? [y/N] ").strip().lower()
+        except EOFError:
+            reply = ""
+        try:
+            if reply in ("y", "yes"):
+                self.chat.approve(self.conversation_id, event.approval_id)
+            else:
+                self.chat.deny(self.conversation_id, event.approval_id, "declined in fluxbase chat")
+        except FluxbaseError as exc:
+            out.print(f"[red]could not answer:[/] {escape(str(exc))}")
 
     def history(self) -> None:
         try:

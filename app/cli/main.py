@@ -8,6 +8,7 @@ from app.cli import (
     commands_chat,
     commands_chatbots,
     commands_core,
+    commands_eval,
     commands_execution,
     commands_kb,
     commands_providers,
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_settings.add_parsers(sub)
     commands_kb.add_parsers(sub)
     commands_chat.add_parsers(sub)
+    commands_eval.add_parsers(sub)
     commands_execution.add_parsers(sub)
     commands_storage.add_parsers(sub)
     return parser

@@ -48,7 +48,8 @@ FAIL_PENDING = """
 update ai.jobs set status = 'failed', error = %(error)s, finished_at = now() where id = %(id)s and status = 'pending'
 """
 
-FOR_USER = f"select {_COLUMNS} from ai.jobs where id = %(id)s and user_id = %(user_id)s"
+FOR_USER = (f"select {_COLUMNS} from ai.jobs "
+            "where id = %(id)s and user_id = %(user_id)s and namespace = %(namespace)s")
 
 
 @dataclass(frozen=True)
@@ -124,14 +125,15 @@ def fail_pending(conn: Connection, job_id: str, error: str) -> None:
     conn.execute(FAIL_PENDING, {"id": job_id, "error": error})
 
 
-def job_for_user(conn: Connection, job_id: str, user_id: str) -> Job | None:
-    """The job if this user submitted it; another user's job and a missing one read the same: None."""
+def job_for_user(conn: Connection, job_id: str, user_id: str, namespace: str) -> Job | None:
+    """The job if this user submitted it in this namespace; another user's job, another namespace's
+    (another application's) and a missing one read the same: None."""
     try:
         uuid.UUID(job_id)
     except (ValueError, TypeError, AttributeError):
         return None
     with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(FOR_USER, {"id": job_id, "user_id": user_id}).fetchone()
+        row = cur.execute(FOR_USER, {"id": job_id, "user_id": user_id, "namespace": namespace}).fetchone()
     return _job(row) if row else None
 
 

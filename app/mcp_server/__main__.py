@@ -6,6 +6,7 @@ import argparse
 import uvicorn
 
 from app.factory import configure_logging
+from app.mcp_server.access_log import log_config
 from app.mcp_server.server import build_app
 from app.mcp_server.services import McpServices
 from config import Settings
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings)
     services = McpServices(settings)
     try:
-        uvicorn.run(build_app(services, args.host), host=args.host, port=args.port,
+        uvicorn.run(build_app(services, args.host), host=args.host, port=args.port, log_config=log_config(),
                     log_level=settings.log_level.lower(), lifespan="on", server_header=False)
     finally:
         services.close()

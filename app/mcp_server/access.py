@@ -61,6 +61,12 @@ class Caller:
     end_user: EndUser
     chatbot: chatbots.ChatbotRecord
     tools: tuple[dict, ...] = field(hash=False)   # {name, description, parameters}: what the chatbot offers
+    client_host: str | None = None                # the connection's address, for per-caller limits
+
+    @property
+    def capacity_key(self) -> str:
+        """Whose share of the concurrent tool calls this call takes: the user, else the client address."""
+        return f"user:{self.end_user.user_id}" if self.end_user.user_id else f"client:{self.client_host}"
 
     @property
     def tool_names(self) -> frozenset[str]:

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 
 from app import protocol
+from app.approvals.denial import denied_by_policy
 from app.chat.templates import load_settings, scopes_of
 from app.mcp_server.access import Caller
 from app.mcp_server.services import McpServices
@@ -50,7 +51,9 @@ def run_tool(services: McpServices, caller: Caller, name: str, arguments: dict, 
                           role=user.role, claims=user.claims, emit=events.append, cancel=cancel,
                           services=services.tool_services,
                           secrets=secrets.resolve if secrets else None,
-                          scrub=secrets.scrubber.text if secrets else None)
+                          scrub=secrets.scrubber.text if secrets else None,
+                          # A chatbot's `deny` holds here too; `ask` is the MCP client's to confirm.
+                          approval=denied_by_policy)
     with scrub.held(secrets.scrubber):
         text = services.registry.invoke(name, json.dumps(arguments), context, offered=set(caller.tool_names))
     results = tuple(secrets.scrubber.event(event) for event in events if event.get("type") in _KEPT_EVENTS)

@@ -12,6 +12,7 @@ and scoped on its own, and any number of `mcp` processes can share a load balanc
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import json
 import logging
 from collections.abc import Iterable
@@ -23,6 +24,7 @@ import anyio
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp_types import CallToolResult, TextContent
 from mcp_types import Resource as MCPResource
 from mcp_types import Tool as MCPTool
@@ -31,6 +33,8 @@ from starlette.responses import JSONResponse, Response
 
 from app.mcp_server.access import AccessRefused, Caller, resolve_caller
 from app.mcp_server.calls import run_tool
+from app.mcp_server.capacity import CallCapacity, TooManyCalls
+from app.mcp_server.disconnect import run_until_disconnect
 from app.mcp_server.services import McpServices
 from app.protocol import Code
 from app.sql.cancel import CancelToken
@@ -66,6 +70,7 @@ class FluxbaseMCP(MCPServer):
         super().__init__("fluxbase", title="Fluxbase", instructions=_INSTRUCTIONS,
                          log_level=services.settings.log_level)
         self.services = services
+        self.capacity = CallCapacity()
 
     async def list_tools(self) -> list[MCPTool]:
         return [MCPTool(name=tool["name"], description=tool.get("description") or None,
@@ -76,9 +81,13 @@ class FluxbaseMCP(MCPServer):
         caller = current_caller()
         cancel = CancelToken()
         try:
-            # Abandoned on cancellation (the client went away): the token then stops its SQL.
-            outcome = await anyio.to_thread.run_sync(partial(run_tool, self.services, caller, name, arguments or {},
-                                                             cancel), abandon_on_cancel=True)
+            with self.capacity.slot(caller.capacity_key):
+                # Abandoned on cancellation (the client went away): the token then stops its SQL.
+                outcome = await anyio.to_thread.run_sync(partial(run_tool, self.services, caller, name,
+                                                                 arguments or {}, cancel),
+                                                         abandon_on_cancel=True, limiter=self.capacity.limiter)
+        except TooManyCalls as exc:
+            return CallToolResult(content=[TextContent(type="text", text=f"Error: {exc}")], is_error=True)
         except anyio.get_cancelled_exc_class():
             cancel.cancel()
             raise
@@ -129,6 +138,14 @@ class CallerMiddleware:
         if scope["type"] != "http" or scope["path"].rstrip("/") != MCP_PATH:
             await self.app(scope, receive, send)
             return
+        if scope["method"] == "GET":
+            # Stateless: no session, so nothing can ever be sent on a server-to-client stream. The SDK
+            # would still open one and hold it (and the connection) until the client leaves; 405 is
+            # the specification's answer for "no stream here", which clients take as such.
+            await JSONResponse({"error": "this server has no server-to-client stream; send each request with POST",
+                                "code": Code.METHOD_NOT_ALLOWED.value}, status_code=405,
+                               headers={"Allow": "POST"})(scope, receive, send)
+            return
         request = Request(scope)
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         try:
@@ -145,9 +162,10 @@ class CallerMiddleware:
                                 "code": Code.SERVICE_UNAVAILABLE.value}, status_code=503,
                                headers={"Retry-After": "5"})(scope, receive, send)
             return
-        token = _CALLER.set(caller)
+        client = scope.get("client")
+        token = _CALLER.set(dataclasses.replace(caller, client_host=client[0] if client else None))
         try:
-            await self.app(scope, receive, send)
+            await run_until_disconnect(self.app, scope, receive, send)
         finally:
             _CALLER.reset(token)
 
@@ -169,8 +187,14 @@ def build_app(services: McpServices, host: str):
 
     # `host` switches on the SDK's DNS-rebinding check (Host and Origin) when bound to loopback.
     app = server.streamable_http_app(streamable_http_path=MCP_PATH, stateless_http=True, json_response=True,
-                                     host=host)
+                                     host=host, max_request_body_size=max_request_bytes(services.settings))
     return CallerMiddleware(app, services)
+
+
+def max_request_bytes(settings) -> int:
+    """The largest request body: room for an upload_object of STORAGE_MAX_OBJECT_BYTES as base64 (4/3) or
+    as JSON-escaped text, so the storage cap, not the transport's 4 MiB default, is what refuses a file."""
+    return max(DEFAULT_MAX_REQUEST_BODY_SIZE, 2 * settings.storage_max_object_bytes + (1 << 20))
 
 
 def _health(services: McpServices) -> dict[str, bool]:

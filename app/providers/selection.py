@@ -1,7 +1,8 @@
 """Which provider answers: read from the database for every turn, so an edit or a change of
 default in the admin API applies from the next turn on in every worker, with no restart.
 
-Order: the chatbot's @fluxbase:provider when it names an enabled provider (`config` names the one
+Order: the conversation's pin when an admin set one (app/providers/pinning.py: no fallback when it
+is gone); else the chatbot's @fluxbase:provider when it names an enabled provider (`config` names the one
 from OPENAI_*); else the table's enabled default; else the provider from OPENAI_*; else
 NO_PROVIDER. Built clients are kept per provider version (id, updated_at), so an unchanged
 provider costs one indexed read per turn and no new connection.
@@ -18,6 +19,7 @@ from app.providers import admin
 from app.providers import repository as repo
 from app.providers.base import NoProviderConfigured, Provider, ProviderError
 from app.providers.config_fields import ProviderConfigError
+from app.providers.pinning import pinned_row
 from app.providers.registry import ClientLimits, build_provider
 from app.secrets.sealing import SecretBox
 from config import Settings
@@ -34,7 +36,10 @@ class ProviderChoice:
 
 
 def choose_for_turn(conn: psycopg.Connection, settings: Settings, box: SecretBox,
-                    wanted: str | None) -> ProviderChoice:
+                    wanted: str | None, *, pinned: str | None = None) -> ProviderChoice:
+    if pinned is not None:
+        row = pinned_row(conn, settings, pinned)
+        return ProviderChoice(row, _config(conn, box, settings, row))
     if wanted in (admin.ENV_PROVIDER_NAME, admin.ENV_PROVIDER_ID):
         row = None
     else:

@@ -90,8 +90,11 @@ class SqlExecutor:
 
     def run(self, sql: str | pgsql.Composable, *, role: str, claims: dict, search_path_schema: str = "public",
             allow_writes: bool = False, cancel: CancelToken | None = None,
-            params: Sequence[Any] | Mapping[str, Any] | None = None) -> QueryResult:
+            params: Sequence[Any] | Mapping[str, Any] | None = None, commit: bool = True) -> QueryResult:
         """Run one statement as `role` with `claims`. Raises QueryFailed or ExecutorUnavailable.
+
+        `commit=False` runs a write in a read-write transaction and rolls it back: the rows it
+        would change, and nothing changed (the approval preview, docs/approval.md).
 
         Model-written SQL comes as text with no `params`; a statement the server composed (tools with
         typed arguments) comes as `psycopg.sql` with its values bound as `params`, never spliced in.
@@ -103,7 +106,7 @@ class SqlExecutor:
             raise QueryFailed("Query cancelled", code="cancelled")
         conn = self._acquire()
         try:
-            return self._run_on(conn, sql, setup, allow_writes, cancel, params)
+            return self._run_on(conn, sql, setup, allow_writes, cancel, params, commit)
         finally:
             self._release(conn)
 
@@ -134,7 +137,7 @@ class SqlExecutor:
 
     def _run_on(self, conn: psycopg.Connection, sql: str | pgsql.Composable, setup: dict[str, str],
                 allow_writes: bool, cancel: CancelToken | None,
-                params: Sequence[Any] | Mapping[str, Any] | None = None) -> QueryResult:
+                params: Sequence[Any] | Mapping[str, Any] | None = None, commit: bool = True) -> QueryResult:
         started = time.monotonic()
         watcher = None
         try:
@@ -155,7 +158,7 @@ class SqlExecutor:
             raise QueryFailed("Query cancelled", code="cancelled")
         if fetched.command == "":
             raise QueryFailed("Query failed: empty statement")
-        if allow_writes and fetched.command in WRITE_COMMANDS:
+        if allow_writes and commit and fetched.command in WRITE_COMMANDS:
             try:
                 conn.commit()
             except psycopg.Error as exc:   # deferred constraints are checked here

@@ -61,6 +61,9 @@ class ToolContext:
     # Known secret values out of a text (each back to its placeholder); the registry applies it to
     # every result before the model, the transcript or the history see it. None: the turn has none.
     scrub: Callable[[str], str] | None = None
+    # Asked before a call runs (after its arguments and scope were checked): None lets it run, a text
+    # is what the model reads instead (denied, not approved). None: no approval step (workers/approval_gate.py).
+    approval: Callable[[str, dict, ToolContext], str | None] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,7 +24,11 @@ from app.execution.job_records import (
     job_for_user,
     job_of_turn,
 )
-from app.execution.namespace import NamespaceRefused, reachable_namespace
+from app.execution.namespace import (
+    NamespaceRefused,
+    chatbot_namespace,
+    reachable_namespace,
+)
 from app.jobs import enqueue_job
 from app.jobs_registry import UnknownJob, find_job
 from app.tools.base import Tool, ToolContext, ToolError
@@ -97,6 +101,8 @@ def _payload(value: object) -> dict:
 def _submit(ctx: ToolContext, arguments: dict) -> str:
     user_id = _signed_in(ctx, "submit_job")
     name = arguments.get("job_name")
+    if not isinstance(name, str) or not name.strip():
+        _refuse(ctx, "submit_job", "`job_name` must be the name of a registered job, e.g. demo.order_summary")
     try:
         payload = _payload(arguments.get("payload"))
         priority = _priority(arguments.get("priority"))
@@ -147,7 +153,9 @@ def _status(ctx: ToolContext, arguments: dict) -> str:
         _refuse(ctx, "get_job_status", "`job_id` must be the id submit_job returned")
     try:
         with ctx.services.db.connection() as conn:
-            job = job_for_user(conn, job_id.strip(), user_id)
+            # Jobs are read back through the namespace they were submitted in, as they are submitted.
+            namespace = chatbot_namespace(conn, ctx.chatbot_id)
+            job = job_for_user(conn, job_id.strip(), user_id, namespace) if namespace else None
     except psycopg.OperationalError:
         log.exception("no database connection for get_job_status")
         _refuse(ctx, "get_job_status", "The database is not available right now", {"job_id": job_id[:100]})

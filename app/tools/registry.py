@@ -18,6 +18,7 @@ from typing import Any
 
 from app.text import storable, storable_json
 from app.tools.base import Tool, ToolContext, ToolError
+from app.tools.describe_table import DESCRIBE_TABLE
 from app.tools.execution_tools import EXECUTION_TOOLS
 from app.tools.http_get import HTTP_GET
 from app.tools.scopes import granted_scopes, missing_scope_text
@@ -102,9 +103,15 @@ class ToolRegistry:
                 except Exception:  # recording the refusal must not turn it into something else
                     log.exception("tool %s could not record a scope refusal", name)
             return storable(f"Error: {refusal}")
+        # JSON escapes (\u0000, a lone \ud800) reach the tool as characters PostgreSQL refuses.
+        arguments = storable_json(arguments)
         try:
-            # JSON escapes (\u0000, a lone \ud800) reach the tool as characters PostgreSQL refuses.
-            return storable(tool.run(context, storable_json(arguments)))
+            if context.approval is not None:
+                # A call set to `ask` waits here for the user; `deny` never runs (docs/approval.md).
+                withheld = context.approval(name, arguments, context)
+                if withheld is not None:
+                    return storable(withheld)
+            return storable(tool.run(context, arguments))
         except ToolError as exc:
             return storable(f"Error: {exc}")
         except Exception:
@@ -124,4 +131,5 @@ def _scope_refusal(tool: Tool, context: ToolContext) -> str | None:
 
 def default_registry() -> ToolRegistry:
     """A fresh registry of the built-in tools (fresh, so a caller that adds its own changes only its copy)."""
-    return ToolRegistry((EXECUTE_SQL, HTTP_GET, *STORAGE_TOOLS, *DATA_TOOLS, SEARCH_VECTORS, *EXECUTION_TOOLS))
+    return ToolRegistry((EXECUTE_SQL, HTTP_GET, *STORAGE_TOOLS, *DATA_TOOLS, SEARCH_VECTORS, *EXECUTION_TOOLS,
+                         DESCRIBE_TABLE))

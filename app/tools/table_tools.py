@@ -272,3 +272,15 @@ DELETE_RECORD = _tool(
     ["table", "filter"], WRITE_TABLES, "DELETE", _delete)
 
 DATA_TOOLS = (QUERY_TABLE, INSERT_RECORD, UPDATE_RECORD, DELETE_RECORD)
+
+# The write tools' statements, for the approval preview (app/approvals/preview.py): built from the
+# same arguments by the same code the tool runs, so what is previewed is what runs.
+_WRITE_BUILDERS = {"insert_record": ("INSERT", _insert), "update_record": ("UPDATE", _update),
+                   "delete_record": ("DELETE", _delete)}
+
+
+def write_statement(ctx: ToolContext, tool_name: str, arguments: dict) -> tuple[TableInfo, Statement]:
+    """The table and the statement a write tool would run for these arguments (ToolError if refused)."""
+    operation, build = _WRITE_BUILDERS[tool_name]
+    table = resolve_table(ctx, arguments.get("table"), operation)
+    return table, build(ctx, table, arguments)

@@ -28,6 +28,8 @@ _TAG_OVERFETCH = 10
 _TAG_FETCH_CAP = 200
 MAX_PASSAGE_CHARS = 2000
 
+# Far above any chatbot's linked bases; only bounds what a refusal has to read.
+MAX_NAMES = 50
 _NAMESPACE = "select namespace from ai.chatbots where id = %s"
 _TAGGED = "select id::text as id from ai.documents where id = any(%s::uuid[]) and tags && %s::text[]"
 
@@ -64,10 +66,11 @@ def _arguments(ctx: ToolContext, arguments: dict) -> tuple[str, list[str], int, 
     linked = list(linked_bases(ctx.chatbot_config))
     if not linked:
         raise ToolError("this chatbot links no knowledge base (@fluxbase:knowledge-base)")
-    names = _strings(arguments.get("knowledge_bases"), "knowledge_bases", len(linked)) or linked
+    # Unknown names are named before any count: "at most 1 entries" told the model nothing it could fix.
+    names = _strings(arguments.get("knowledge_bases"), "knowledge_bases", MAX_NAMES) or linked
     outside = [name for name in names if name not in linked]
     if outside:
-        raise ToolError(f"knowledge base {outside[0]!r} is not linked to this chatbot (linked: {', '.join(linked)})")
+        raise ToolError(f"knowledge base {outside[0][:100]!r} is not linked to this chatbot (linked: {', '.join(linked)})")
     limit = _number(arguments.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     if not limit.is_integer():
         raise ToolError("`limit` must be a whole number")

@@ -55,7 +55,8 @@ def admin_conversation_object(row: ConversationRow) -> dict[str, Any]:
             "message_count": row.message_count, "preview": row.preview,
             "total_prompt_tokens": row.prompt_tokens, "total_completion_tokens": row.completion_tokens,
             "created_at": _time(row.created_at), "updated_at": _time(row.updated_at),
-            "last_message_at": _time(row.last_message_at), "expires_at": _time(row.expires_at)}
+            "last_message_at": _time(row.last_message_at), "expires_at": _time(row.expires_at),
+            "provider": row.provider_name}
 
 
 def admin_message_object(row: MessageRow, conversation_id: str) -> dict[str, Any]:

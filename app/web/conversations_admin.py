@@ -5,19 +5,27 @@ service key or an admin JWT).
         {conversations: [conversation], total, total_count, has_more, limit, offset}
     GET /api/v1/admin/ai/conversations/<id>/messages?limit=&offset=
         {messages: [message], total, has_more, limit, offset}
+    PATCH /api/v1/admin/ai/conversations/<id>  {"provider": NAME | ID | null}
+        conversation: pin it to a provider, or remove the pin (app/providers/pinning.py)
 
 The shapes follow Fluxbase's server (internal/ai/handler_metrics.go) where our tables hold the same
 thing; `total` is every match (Fluxbase's `total_count`, also given), not the page's length.
 Messages here are all of them: tool calls and tool results included. Expired conversations are
 absent, as everywhere. Unknown, repeated or malformed parameters are 400 INVALID_REQUEST with
-`field`; an unknown, expired or malformed conversation id is 404 CONVERSATION_NOT_FOUND.
+`field`; an unknown, expired or malformed conversation id is 404 CONVERSATION_NOT_FOUND. A pin names an
+enabled provider (404 PROVIDER_NOT_FOUND, 400 INVALID_REQUEST for a disabled one); end users cannot
+set it (their PATCH takes only a title), as it spends a provider's budget they were not given.
 """
 from __future__ import annotations
+
+from typing import Any
 
 from flask import Blueprint, request
 
 from app.chat import conversation_queries as queries
 from app.protocol import Code, ProtocolError
+from app.providers.admin import ProviderNotFound
+from app.providers.pinning import ProviderDisabled, pin_target
 from app.web.auth import require_admin
 from app.web.context import web_context
 from app.web.conversation_json import admin_conversation_object, admin_message_object
@@ -31,6 +39,7 @@ MAX_OFFSET = 1_000_000_000
 
 _LIST_PARAMS = ("chatbot_id", "user_id", "status", "limit", "offset")
 _PAGE_PARAMS = ("limit", "offset")
+_PATCH_KEYS = ("provider",)
 
 
 @bp.before_request
@@ -68,3 +77,46 @@ def messages(conversation_id: str):
         page = queries.all_messages(conn, row.id, limit=limit, offset=offset)
     return {"messages": [admin_message_object(item, row.id) for item in page.items], "total": page.total,
             "has_more": offset + len(page.items) < page.total, "limit": limit, "offset": offset}
+
+
+@bp.patch("/<conversation_id>")
+def update(conversation_id: str):
+    body = _body(_PATCH_KEYS)
+    if "provider" not in body:
+        raise ProtocolError(Code.INVALID_REQUEST, 'nothing to change: send {"provider": NAME} or {"provider": null}',
+                            field="provider")
+    ref = body["provider"]
+    if ref is not None and (not isinstance(ref, str) or not ref or len(ref) > 100):
+        raise ProtocolError(Code.INVALID_REQUEST, "provider must be a provider's name or id, or null",
+                            field="provider")
+    context = web_context()
+    with context.runtime.db.connection() as conn:
+        name = None
+        if ref is not None:
+            try:
+                name = pin_target(conn, context.settings, ref)
+            except ProviderNotFound:
+                raise ProtocolError(Code.PROVIDER_NOT_FOUND, f"no provider {ref[:63]!r} (see GET "
+                                    "/api/v1/admin/ai/providers)", field="provider") from None
+            except ProviderDisabled as exc:
+                raise ProtocolError(Code.INVALID_REQUEST, str(exc), field="provider") from None
+        if not queries.pin_provider(conn, conversation_id, name):
+            raise ProtocolError(Code.CONVERSATION_NOT_FOUND)
+        row = queries.get_any(conn, conversation_id)
+    if row is None:   # expired between the two statements
+        raise ProtocolError(Code.CONVERSATION_NOT_FOUND)
+    return admin_conversation_object(row)
+
+
+def _body(allowed: tuple[str, ...]) -> dict[str, Any]:
+    try:
+        body = request.get_json(force=True, silent=True)
+    except RecursionError:
+        body = None
+    if not isinstance(body, dict):
+        raise ProtocolError(Code.INVALID_REQUEST, "the request body must be a JSON object")
+    unknown = sorted(str(key)[:40] for key in body if key not in allowed)
+    if unknown:
+        raise ProtocolError(Code.INVALID_REQUEST, f"unknown key(s): {', '.join(unknown[:5])} "
+                                                  f"(allowed: {', '.join(allowed)})", field=unknown[0])
+    return body

@@ -15,6 +15,7 @@ from app.auth.tokens import mint
 from app.demo.loader import ALICE, BOB
 from app.protocol import Code, ProtocolError
 from app.sql.pretty import MAX_PRETTY_CHARS, pretty_sql
+from app.web.auth import current_principal
 from app.web.context import web_context
 
 bp = Blueprint("playground", __name__)
@@ -87,7 +88,7 @@ def demo_session():
         raise ProtocolError(Code.NOT_FOUND, "The demo sign-in exists only in development; paste a JWT instead")
     body = request.get_json(silent=True)
     name = body.get("user") if isinstance(body, dict) else None
-    if name not in DEMO_USERS:
+    if not isinstance(name, str) or name not in DEMO_USERS:  # a list or object is unhashable: not a 500
         raise ProtocolError(Code.INVALID_REQUEST, f"user must be one of {', '.join(sorted(DEMO_USERS))}")
     user_id = DEMO_USERS[name]
     token = mint(settings.jwt_secret, role="authenticated", user_id=user_id, ttl_seconds=DEMO_TOKEN_SECONDS)
@@ -97,7 +98,13 @@ def demo_session():
 @bp.post("/playground/api/format-sql")
 def format_sql():
     """SQL laid out for reading (app/sql/pretty.py), for the result panels: the page shows this beside
-    the exact statement that ran, which `query_result.query` still carries."""
+    the exact statement that ran, which `query_result.query` still carries.
+
+    Only for a signed-in caller (a user JWT or the service key): laying out SQL costs up to about a
+    second of CPU, which an anonymous client could otherwise spend at will in a web worker whose
+    greenlets it shares with every chat."""
+    if current_principal().anonymous:
+        raise ProtocolError(Code.AUTH_REQUIRED, "Sign in first: send `Authorization: Bearer <token>`")
     body = request.get_json(silent=True)
     sql = body.get("sql") if isinstance(body, dict) else None
     if not isinstance(sql, str):

@@ -22,7 +22,13 @@ def test_the_model_queries_and_inserts_and_the_client_gets_query_results(chat, l
     llm.reply_tool_calls([{"name": "insert_record", "arguments": {
         "table": "orders", "data": {"status": "pending", "total": 24.9}, "returning": ["id", "user_id", "total"]}}])
     llm.reply_text("Your new order is number 42.")
-    events = client.ask(conversation, "Show my past orders and order the espresso beans again")
+    client.send({"type": "message", "conversation_id": conversation,
+                 "content": "Show my past orders and order the espresso beans again"})
+    # chatbots/order-management asks before insert_record (docs/approval.md): the user approves it.
+    events = client.until_type("approval_required", "error")
+    assert events[-1]["type"] == "approval_required", events[-1]
+    client.send({"type": "approve", "approval_id": events[-1]["approval_id"]})
+    events += client.until_type("done", "cancelled", "error")
     assert events[-1]["type"] == "done", events[-1]
     found = results(events)
     assert len(found) == 3

@@ -294,3 +294,86 @@ def test_concurrent_callers_never_see_each_others_rows(mcp_url, owner_conn):
 
     anyio.run(main)
     assert seen[ALICE] == [{ALICE}] * 10 and seen[BOB] == [{BOB}] * 10
+
+
+@pytest.mark.parametrize("headers", [{}, bearer(token_for(ALICE))])
+def test_a_get_stream_is_refused_at_once_rather_than_held_open(mcp_url, headers):
+    # Stateless: such a stream could never carry anything, yet the SDK held it (and the connection) forever.
+    response = httpx2.get(url_for(mcp_url, "query"), timeout=5, headers={"Accept": "text/event-stream", **headers})
+    assert response.status_code == 405 and response.headers["Allow"] == "POST"
+    assert response.json()["code"] == "METHOD_NOT_ALLOWED"
+
+
+def test_a_body_past_the_transports_default_reaches_the_tool_and_one_past_the_storage_room_is_413(mcp_url, database):
+    from app.mcp_server.server import max_request_bytes
+
+    def call(table: str) -> httpx2.Response:
+        body = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": {"name": "query_table", "arguments": {"table": table}}}
+        return httpx2.post(url_for(mcp_url, "query"), json=body, timeout=30,
+                           headers={"Accept": "application/json, text/event-stream", **bearer(token_for(ALICE))})
+
+    # An upload_object of STORAGE_MAX_OBJECT_BYTES as base64 is larger than the SDK's 4 MiB default.
+    response = call("x" * (5 << 20))
+    assert response.status_code == 200, response.text[:200]
+    assert response.json()["result"]["isError"] is True  # the tool's own refusal of a silly table name
+    assert call("x" * max_request_bytes(database)).status_code == 413
+
+
+def test_a_client_that_gives_up_stops_its_sql(mcp_url, owner_conn):
+    import time
+
+    from tests.support.processes import wait_until
+
+    # A marker in a comment tells this statement apart in pg_stat_activity.
+    sql = "select count(*) /* mcp-gives-up */ from generate_series(1, 2000000000) as g"
+    body = {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+            "params": {"name": "execute_sql", "arguments": {"sql": sql}}}
+    running = ("select count(*) from pg_stat_activity where state = 'active' and query like '%mcp-gives-up%' "
+               "and pid <> pg_backend_pid()")
+    started = time.monotonic()
+    with pytest.raises(httpx2.TimeoutException):
+        httpx2.post(url_for(mcp_url, "sql"), json=body, timeout=1.5,
+                    headers={"Accept": "application/json, text/event-stream", **bearer(token_for(ALICE))})
+    # Well inside the 5 s statement timeout, which would otherwise be what ended it.
+    wait_until(lambda: owner_conn.execute(running).fetchone()[0] == 0, 2.5, "the abandoned call's SQL to stop")
+    assert time.monotonic() - started < 4.5
+
+
+def test_one_user_firing_slow_calls_in_parallel_gets_a_share_and_others_are_served(mcp_url, owner_conn):
+    import concurrent.futures
+    import time
+
+    from app.mcp_server.capacity import MAX_CALLS_PER_CALLER
+    from tests.support.processes import wait_until
+
+    def call(user: str, sql: str) -> dict:
+        body = {"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+                "params": {"name": "execute_sql", "arguments": {"sql": sql}}}
+        return httpx2.post(url_for(mcp_url, "sql"), json=body, timeout=30,
+                           headers={"Accept": "application/json, text/event-stream",
+                                    **bearer(token_for(user))}).json()["result"]
+
+    slow = "select count(*) /* mcp-share */ from generate_series(1, 2000000000) as g"  # to the 5 s timeout
+    running = ("select count(*) from pg_stat_activity where state = 'active' and query like '%mcp-share%' "
+               "and pid <> pg_backend_pid()")
+    with concurrent.futures.ThreadPoolExecutor(MAX_CALLS_PER_CALLER + 3) as pool:
+        bobs = [pool.submit(call, BOB, slow) for _ in range(MAX_CALLS_PER_CALLER + 2)]
+        # What is measured is Alice's call while Bob's share of calls runs.
+        wait_until(lambda: owner_conn.execute(running).fetchone()[0] == MAX_CALLS_PER_CALLER, 4, "Bob's calls")
+        started = time.monotonic()
+        alice = call(ALICE, "select 1 as one")
+        assert time.monotonic() - started < 2.5 and not alice["isError"]
+        texts = [future.result()["content"][0]["text"] for future in bobs]
+    refused = [text for text in texts if "too many tool calls at once" in text]
+    assert len(refused) == 2, texts
+
+
+def test_a_token_in_the_url_does_not_reach_the_access_log(mcp_url, mcp_process):
+    from tests.support.processes import wait_until
+
+    token = token_for(ALICE)
+    assert _post(f"{url_for(mcp_url, 'sql')}&token={token}", {}).status_code == 400
+    proc = mcp_process[1]
+    wait_until(lambda: "&token=[redacted]" in proc.log_text(), 5, "the refused request in the access log")
+    assert token not in proc.log_text() and token.split(".")[2] not in proc.log_text()

@@ -6,10 +6,11 @@ rows to the report, printed as one table at the end of the session.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import pytest
+
+from tests.support.suite_table import format_table, pick_scale
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,7 @@ SCALES = {
 
 
 def _scale() -> Scale:
-    # Tests may read the environment; the server reads it only through config/.
-    name = os.environ.get("REDTEAM_SCALE", "short").strip().lower() or "short"
-    if name not in SCALES:
-        raise pytest.UsageError(f"REDTEAM_SCALE must be one of {', '.join(SCALES)}, not {name!r}")
-    return SCALES[name]
+    return pick_scale("REDTEAM_SCALE", SCALES)
 
 
 @dataclass
@@ -58,13 +55,9 @@ class Report:
 
     def table(self) -> list[str]:
         head = ("suite", "category", "cases", "refused/harmless", "failures", "note")
-        cells = [head] + [(r.suite, r.category, str(r.cases), str(r.harmless), str(r.failures), r.note)
-                          for r in self.rows]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(head))]
-        line = lambda row: "  ".join(c.ljust(w) if i in (0, 1, 5) else c.rjust(w)  # noqa: E731
-                                     for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+        rows = [(r.suite, r.category, str(r.cases), str(r.harmless), str(r.failures), r.note) for r in self.rows]
         total_failures = sum(r.failures for r in self.rows)
-        return [line(head), line(tuple("-" * w for w in widths))] + [line(row) for row in cells[1:]] + [
+        return format_table(head, rows, left=(0, 1, 5)) + [
             f"scale: {self.scale.name}; cases: {sum(r.cases for r in self.rows)}; failures: {total_failures}"]
 
 

@@ -111,6 +111,20 @@ export class FluxbaseAIChat {
     this._sendOrHold({ type: "cancel", conversation_id: conversationId });
   }
 
+  /** Runs the tool call an `approval_required` event asked about (onApprovalRequired; docs/approval.md). */
+  approve(conversationId, approvalId) {
+    this._requireUsable();
+    this._sendOrHold({ type: "approve", conversation_id: conversationId, approval_id: approvalId });
+  }
+
+  /** Refuses it: nothing runs, and the model reads that the user did not approve it (and why). */
+  deny(conversationId, approvalId, reason) {
+    this._requireUsable();
+    const frame = { type: "deny", conversation_id: conversationId, approval_id: approvalId };
+    if (typeof reason === "string" && reason.trim()) frame.reason = reason;
+    this._sendOrHold(frame);
+  }
+
   /** The text of the conversation's current (or last) answer, as streamed or as recovered. */
   getAccumulatedContent(conversationId) {
     return this._conversations.get(conversationId)?.cursor.content || "";

@@ -31,6 +31,12 @@ export function toChatEvent(raw) {
     content: raw.content,
     recovered: raw.recovered,
     expiresAt: raw.expires_at,
+    approvalId: raw.approval_id,
+    description: raw.description,
+    sql: raw.sql,
+    preview: raw.preview,
+    decision: raw.decision,
+    reason: raw.reason,
     raw,
   };
   for (const key of Object.keys(event)) if (event[key] === undefined) delete event[key];
@@ -73,6 +79,13 @@ export function dispatch(options, raw) {
       }
       call(options.onToolResult, raw.tool || "", raw.data, raw.error, id);
       break;
+    case "approval_required":
+      // The turn waits: answer with chat.approve(id, approval.approvalId) or chat.deny(...) (docs/approval.md).
+      call(options.onApprovalRequired, toApproval(raw), id);
+      break;
+    case "approval_result":
+      call(options.onApprovalResult, raw.approval_id, raw.decision, id, raw.reason);
+      break;
     case "done":
       call(options.onDone, raw.usage, id);
       break;
@@ -86,6 +99,21 @@ export function dispatch(options, raw) {
       break;
   }
   call(options.onEvent, toChatEvent(raw));
+}
+
+/** What onApprovalRequired gets: the call waiting for the user, and what it would do. */
+export function toApproval(raw) {
+  const approval = {
+    approvalId: raw.approval_id,
+    tool: raw.tool,
+    description: raw.description,
+    sql: raw.sql,
+    preview: raw.preview,
+    expiresAt: raw.expires_at,
+    messageId: raw.message_id,
+  };
+  for (const key of Object.keys(approval)) if (approval[key] === undefined) delete approval[key];
+  return approval;
 }
 
 export function call(callback, ...args) {

@@ -133,7 +133,8 @@ export function recorder() {
     }
   };
   const callbacks = {};
-  for (const name of ["onContent", "onProgress", "onQueryResult", "onToolResult", "onDone", "onCancelled", "onError", "onEvent"]) {
+  for (const name of ["onContent", "onProgress", "onQueryResult", "onToolResult", "onDone", "onCancelled", "onError",
+    "onApprovalRequired", "onApprovalResult", "onEvent"]) {
     callbacks[name] = record(name);
   }
   return {

@@ -197,7 +197,7 @@ export interface AIUsageStats {
 export type AIChatEventType =
   | "connected" | "disconnected" | "reconnecting"
   | "chat_started" | "authenticated" | "progress" | "content" | "query_result" | "tool_result"
-  | "events_lost" | "done" | "cancelled" | "error";
+  | "approval_required" | "approval_result" | "events_lost" | "done" | "cancelled" | "error";
 
 /** What onEvent gets: Fluxbase's AIChatEvent fields, this server's additions, and the raw event. */
 export interface AIChatEvent {
@@ -228,7 +228,14 @@ export interface AIChatEvent {
   /** On an ending after a loss: the whole answer as stored, to show instead of what was streamed. */
   content?: string;
   recovered?: boolean;
-  expiresAt?: number;
+  /** `authenticated`: Unix seconds; `approval_required`: an ISO 8601 time. */
+  expiresAt?: number | string;
+  /** `approval_required` / `approval_result` (docs/approval.md). */
+  approvalId?: string;
+  description?: string;
+  sql?: string;
+  preview?: ApprovalPreview;
+  decision?: ApprovalDecision;
   /** `connected`: the socket re-attached conversations of a dropped one. */
   reconnected?: boolean;
   /** `reconnecting`: which try, and the wait before it (ms). */
@@ -238,6 +245,28 @@ export interface AIChatEvent {
   final?: boolean;
   reason?: string;
   raw?: Record<string, unknown>;
+}
+
+/** The `preview` of an approval: the rows a SQL write would change, the exact HTTP request, or the arguments. */
+export type ApprovalPreview =
+  | { kind: "sql"; operation: string; row_count: number; columns: string[]; rows: Record<string, any>[]; truncated: boolean }
+  | { kind: "request"; method: string; url: string; function?: string; params?: Record<string, string>;
+      headers: Record<string, string>; body: unknown }
+  | { kind: "call"; arguments: unknown };
+
+export type ApprovalDecision = "approved" | "denied" | "expired" | "cancelled";
+
+/** A tool call waiting for the user's approve() or deny(). */
+export interface AIApproval {
+  approvalId: string;
+  tool: string;
+  description: string;
+  /** The statement laid out for reading (SQL tools). */
+  sql?: string;
+  preview: ApprovalPreview;
+  /** ISO 8601: after it, the call is not run and the model is told so. */
+  expiresAt: string;
+  messageId?: string;
 }
 
 export interface QueryResultDetails {
@@ -271,6 +300,10 @@ export interface AIChatOptions {
   /** Additions: a non-SQL tool's result, and the end of a cancelled turn. */
   onToolResult?: (tool: string, data: unknown, error: string | undefined, conversationId: string) => void;
   onCancelled?: (conversationId: string) => void;
+  /** A tool call waits for the user: answer with approve() or deny() (docs/approval.md). */
+  onApprovalRequired?: (approval: AIApproval, conversationId: string) => void;
+  /** How it ended; `reason` is the user's, on a deny. */
+  onApprovalResult?: (approvalId: string, decision: ApprovalDecision, conversationId: string, reason?: string) => void;
   /** Reconnect tries after a drop (0: none). Default 10. */
   reconnectAttempts?: number;
   /** First wait before a reconnect, in ms, doubled each try (with jitter). Default 500. */
@@ -296,6 +329,8 @@ export declare class FluxbaseAIChat {
   startChat(chatbot: string, namespace?: string, conversationId?: string, options?: StartChatOptions): Promise<string>;
   sendMessage(conversationId: string, content: string): void;
   cancel(conversationId: string): void;
+  approve(conversationId: string, approvalId: string): void;
+  deny(conversationId: string, approvalId: string, reason?: string): void;
   setToken(token: string): void;
   getAccumulatedContent(conversationId: string): string;
   getLastSeq(conversationId: string): number | null;

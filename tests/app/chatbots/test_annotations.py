@@ -40,6 +40,7 @@ DEFAULTS = {
     "required_settings": [],
     "mcp_tools": [],
     "use_mcp_schema": False,
+    "approval": [],
     "model": None,
     "provider": None,
 }
@@ -90,7 +91,7 @@ def test_every_annotation_is_in_the_table():
         "temperature", "response-language", "persist-conversations", "conversation-ttl", "max-turns",
         "rate-limit", "daily-limit", "token-budget", "allow-unauthenticated", "public",
         "http-allowed-domains", "knowledge-base", "rag-max-chunks", "rag-similarity-threshold",
-        "required-settings", "mcp-tools", "use-mcp-schema", "model", "provider",
+        "required-settings", "mcp-tools", "use-mcp-schema", "approval", "model", "provider",
     }  # fmt: skip
 
 

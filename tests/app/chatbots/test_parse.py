@@ -89,6 +89,7 @@ def test_full_example_parses_to_the_documented_values():
         "required_settings": [],
         "mcp_tools": [],
         "use_mcp_schema": False,
+        "approval": [],
         "model": None,
         "provider": None,
     }
@@ -477,6 +478,7 @@ def test_shipped_specifics():
     assert shipped("support-assistant").config["knowledge_bases"] == ("product-docs", "faq")
     order = shipped("order-management")
     assert order.config["use_mcp_schema"] is True
+    assert list(order.config["approval"]) == ["insert_record=ask"]  # docs/approval.md
     assert "analytics.order_metrics" in order.config["allowed_tables"]
     offered = [t["name"] for t in order.tools]
     assert {"query_table", "insert_record"} <= set(offered)

@@ -108,6 +108,8 @@ def test_scheduled_at_holds_the_job_until_then(services, bot, owner_conn, jobs_w
 
 @pytest.mark.parametrize("arguments, refusal", [
     ({"job_name": "nope"}, "no job named 'nope' is registered (known: demo.order_summary)"),
+    ({"job_name": None}, "`job_name` must be the name of a registered job, e.g. demo.order_summary"),
+    ({}, "`job_name` must be the name of a registered job, e.g. demo.order_summary"),
     ({"job_name": "demo.order_summary", "payload": [1]}, "`payload` must be a JSON object"),
     ({"job_name": "demo.order_summary", "payload": {"x": "y" * 70_000}}, "`payload` is larger than 64 KiB"),
     ({"job_name": "demo.order_summary", "priority": 10}, "`priority` must be an integer from 0 (lowest) to 9 (highest)"),
@@ -206,3 +208,16 @@ def test_the_same_job_submitted_again_in_one_turn_is_not_queued_twice(services, 
     assert again.startswith(f"Job {job_id} (demo.order_summary) with this payload was already submitted")
     call("submit_job", {"job_name": "demo.order_summary", "payload": {"order_id": 2}})
     assert owner_conn.execute("select count(*) from ai.jobs where turn_id = %s", (call.turn_id,)).fetchone() == (2,)
+
+
+def test_a_job_is_read_back_only_through_the_namespace_it_was_submitted_in(services, database, owner_conn):
+    # Namespaces are applications: Alice's job of one must not be readable through another's chatbot.
+    here, elsewhere = Bot(database, owner_conn), Bot(database, owner_conn)
+    alice = Call(services, here, ALICE)
+    with services.db.connection() as conn:
+        job_id = insert_job(conn, NewJob(namespace=here.namespace, job_name="demo.order_summary", user_id=ALICE,
+                                         user_role="authenticated", claims={"sub": ALICE, "role": "authenticated"},
+                                         payload={}, priority=5, scheduled_at=None))
+    assert alice("get_job_status", {"job_id": job_id}) == f"Job {job_id} (demo.order_summary): pending."
+    assert Call(services, elsewhere, ALICE)("get_job_status", {"job_id": job_id}) == \
+        f"Error: no job {job_id!r} was found"

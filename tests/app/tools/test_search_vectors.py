@@ -110,6 +110,9 @@ def test_limit_threshold_bases_and_tags(services, bot):
     ({"query": "x", "threshold": 1.5}, "`threshold` must be a number from 0 to 1"),
     ({"query": "x", "knowledge_bases": ["other"]}, "knowledge base 'other' is not linked to this chatbot (linked: manual, faq)"),
     ({"query": "x", "knowledge_bases": [1]}, "`knowledge_bases` must be a list of names"),
+    # More names than the chatbot links: the unknown one is named, not the count.
+    ({"query": "x", "knowledge_bases": ["manual", "faq", "../faq"]},
+     "knowledge base '../faq' is not linked to this chatbot (linked: manual, faq)"),
     ({"query": "x", "tags": [""]}, "`tags` must be a list of names"),
 ])
 def test_bad_arguments_are_clear_refusals(services, bot, arguments, error):

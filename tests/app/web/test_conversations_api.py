@@ -31,7 +31,7 @@ DETAIL_KEYS = {"id", "chatbot", "namespace", "title", "created_at", "updated_at"
 MESSAGE_KEYS = {"id", "role", "content", "timestamp", "created_at", "status"}
 ADMIN_KEYS = {"id", "chatbot_id", "chatbot_name", "chatbot", "namespace", "user_id", "user_role", "title", "status",
               "persisted", "turn_count", "message_count", "preview", "total_prompt_tokens",
-              "total_completion_tokens", "created_at", "updated_at", "last_message_at", "expires_at"}
+              "total_completion_tokens", "created_at", "updated_at", "last_message_at", "expires_at", "provider"}
 
 
 @pytest.fixture(scope="module")

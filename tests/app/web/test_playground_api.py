@@ -8,6 +8,7 @@ import pytest
 from app.auth.tokens import verify
 from app.demo.loader import ALICE, BOB
 from app.web.playground import UI_DIR
+from tests.conftest import token_for
 
 PAGES = sorted(Path(UI_DIR).glob("*.html"))
 
@@ -50,7 +51,8 @@ def test_development_offers_the_demo_users_and_mints_their_tokens(client, databa
         assert principal.user_id == user_id and principal.role == "authenticated"
 
 
-@pytest.mark.parametrize("body", [{"user": "mallory"}, {"user": None}, {}, ["alice"], None])
+@pytest.mark.parametrize("body", [{"user": "mallory"}, {"user": None}, {}, ["alice"], None, {"user": ["alice"]},
+                                  {"user": {"alice": 1}}])
 def test_the_demo_sign_in_refuses_anyone_else(client, body):
     response = client.post("/playground/api/demo-session", json=body)
     assert response.status_code == 400
@@ -66,18 +68,28 @@ def test_production_has_no_demo_sign_in(app_client, database):
     assert production.get("/playground/").status_code == 200  # the page itself stays: sign in with a JWT
 
 
+SIGNED_IN = {"Authorization": f"Bearer {token_for(ALICE)}"}
+
+
 def test_format_sql_lays_out_the_statement_for_reading(client):
     sql = "select status, count(*) as n from orders where total > 10 group by status order by n desc"
-    body = client.post("/playground/api/format-sql", json={"sql": sql}).get_json()
+    body = client.post("/playground/api/format-sql", json={"sql": sql}, headers=SIGNED_IN).get_json()
     assert body["formatted"] is True
     assert body["sql_pretty"].splitlines()[0] == "SELECT status,"
     assert "\nFROM orders\nWHERE total > 10\nGROUP BY status\nORDER BY n DESC" in body["sql_pretty"]
     long = "select " + ", ".join(f"c{i}" for i in range(2000)) + " from t"
-    assert client.post("/playground/api/format-sql", json={"sql": long}).get_json() == {"sql_pretty": long,
-                                                                                        "formatted": False}
+    assert client.post("/playground/api/format-sql", json={"sql": long},
+                       headers=SIGNED_IN).get_json() == {"sql_pretty": long, "formatted": False}
 
 
 @pytest.mark.parametrize("body", [{"sql": 5}, {}, "select 1", None])
 def test_format_sql_refuses_a_body_without_sql(client, body):
-    response = client.post("/playground/api/format-sql", json=body)
+    response = client.post("/playground/api/format-sql", json=body, headers=SIGNED_IN)
     assert response.status_code == 400 and response.get_json()["code"] == "INVALID_REQUEST"
+
+
+@pytest.mark.parametrize("headers, code", [({}, "AUTH_REQUIRED"), ({"Authorization": "Bearer nope"}, "AUTH_INVALID")])
+def test_format_sql_is_only_for_a_signed_in_caller(client, headers, code):
+    # Up to a second of CPU per call in a worker shared with every chat: not for anyone who asks.
+    response = client.post("/playground/api/format-sql", json={"sql": "select 1"}, headers=headers)
+    assert response.status_code == 401 and response.get_json()["code"] == code

@@ -3,6 +3,7 @@
 // conversations.js; where the tab stands for a reload lives in resume.js.
 
 import { createClient } from "/playground/sdk/index.js";
+import { renderApproval } from "./approval.js";
 import { ConversationList } from "./conversations.js";
 import { ChatbotPicker, sameBot } from "./picker.js";
 import { describeError, describeFailure } from "./errors.js";
@@ -19,12 +20,14 @@ const STEP_TEXT = { thinking: "Thinking...", querying: "Querying database...", e
 const state = {
   client: null,
   chat: null,
+  token: null, // the signed-in user's, for the page's own API calls
   conversationId: null,
   chatbot: null, // {name, namespace}
   answer: null, // the AssistantMessage being streamed
   lastAnswer: null,
   turnRunning: false,
   opening: false, // a new conversation is being started for the message being sent
+  approvals: new Map(), // approval id -> its panel (approval.js), while the page shows it
 };
 
 const transcript = new Transcript($("transcript"), { formatSql });
@@ -113,7 +116,7 @@ async function enter(session, fresh = false) {
     showSignInError(`${fresh ? "Sign-in failed" : "Your saved sign-in no longer works"}: ${describeFailure(error)}`);
     return false;
   }
-  Object.assign(state, { client, chat });
+  Object.assign(state, { client, chat, token: session.token });
   saveSession(session);
   $("signed-in-as").textContent = `Signed in as ${session.label}`;
   $("account").hidden = false;
@@ -132,12 +135,13 @@ async function enter(session, fresh = false) {
 
 function signOut() {
   state.chat?.disconnect();
-  Object.assign(state, { client: null, chat: null, conversationId: null, chatbot: null, answer: null,
+  Object.assign(state, { client: null, chat: null, token: null, conversationId: null, chatbot: null, answer: null,
     lastAnswer: null, turnRunning: false });
   picker.clear();
   clearSession();
   clearPosition();
   transcript.clear();
+  state.approvals.clear();
   $("conversation-list").replaceChildren();
   setStatus("");
   updateButtons();
@@ -163,6 +167,7 @@ function newConversation(focus) {
   state.turnRunning = false;
   clearPosition();
   transcript.clear();
+  state.approvals.clear();
   $("chat-error").textContent = "";
   setStatus("");
   updateButtons();
@@ -213,6 +218,7 @@ async function loadHistory(conversationId) {
 /** Shows `messages` and re-attaches the socket to the conversation from `lastSeq`. */
 async function attach(position, messages, lastSeq) {
   transcript.clear();
+  state.approvals.clear();
   transcript.showHistory(messages);
   Object.assign(state, { conversationId: position.conversationId, turnRunning: position.turnOpen, answer: null,
     chatbot: { name: position.chatbot, namespace: position.namespace } });
@@ -323,6 +329,22 @@ function chatCallbacks() {
       if (!mine(id)) return;
       answer().addResult({ query, summary, rowCount, data, error: details.error, truncated: details.truncated });
     },
+    onApprovalRequired: (approval, id) => {
+      if (!mine(id) || state.approvals.has(approval.approvalId)) return;
+      const panel = renderApproval(approval, {
+        onApprove: () => state.chat.approve(id, approval.approvalId),
+        onDeny: (reason) => state.chat.deny(id, approval.approvalId, reason),
+      });
+      state.approvals.set(approval.approvalId, panel);
+      answer().addPanel(panel.node);
+      setStatus("Waiting for your approval...");
+      panel.focus();
+    },
+    onApprovalResult: (approvalId, decision, id, reason) => {
+      if (!mine(id)) return;
+      state.approvals.get(approvalId)?.decided(decision, reason);
+      if (decision === "approved") setStatus("Approved; running it...");
+    },
     onDone: (usage, id) => {
       if (!mine(id)) return;
       endTurn("complete");
@@ -335,6 +357,11 @@ function chatCallbacks() {
     },
     onError: (error, code, id, details = {}) => {
       // A refused start (or connect) also rejects its promise, which shows it; here: a turn's errors.
+      if (String(code).startsWith("APPROVAL_")) {
+        // An answer refused (already decided, expired): the turn goes on, or has ended by itself.
+        $("chat-error").textContent = describeError(error, code, details);
+        return;
+      }
       if (id ? !mine(id) : !state.turnRunning) {
         if (code === "CONNECTION_LOST") $("chat-error").textContent = describeError(error, code, details);
         return;
@@ -364,9 +391,11 @@ function setStatus(text) {
 }
 
 async function formatSql(sql) {
+  if (!state.token) return null;
   try {
     const response = await fetch("/playground/api/format-sql", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ sql }),
+      method: "POST", body: JSON.stringify({ sql }),
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${state.token}` },
     });
     if (!response.ok) return null;
     return (await response.json()).sql_pretty || null;

@@ -125,6 +125,12 @@ class AssistantMessage {
     this.grow(() => this.body.append(node));
   }
 
+  /** A panel of its own (an approval request, approval.js), in the answer's order. */
+  addPanel(node) {
+    this.parts.push({ node });
+    this.grow(() => this.body.append(node));
+  }
+
   /** `complete`, `cancelled` or `error`: the answer is over. */
   finish(status) {
     this.element.removeAttribute("aria-busy");

@@ -15,6 +15,8 @@ from fluxbase_sdk.errors import (
     TimeoutError,
 )
 from fluxbase_sdk.events import (
+    ApprovalRequired,
+    ApprovalResult,
     Authenticated,
     Cancelled,
     ChatEvent,
@@ -34,7 +36,7 @@ from fluxbase_sdk.turn import Turn
 __version__ = "0.1.0"
 
 __all__ = [
-    "AuthError", "Authenticated", "Cancelled", "Chat", "ChatError", "ChatEvent", "ChatStarted", "ConflictError",
+    "ApprovalRequired", "ApprovalResult", "AuthError", "Authenticated", "Cancelled", "Chat", "ChatError", "ChatEvent", "ChatStarted", "ConflictError",
     "ConnectionError", "Content", "Done", "Error", "EventsLost", "FluxbaseClient", "FluxbaseError",
     "InvalidRequestError", "LimitError", "NotFoundError", "Progress", "QueryResult", "ServerError",
     "ServiceUnavailableError", "TimeoutError", "ToolResult", "Turn", "UnknownEvent", "create_client", "parse_event",

@@ -93,3 +93,7 @@ class AdminAI:
 
     def get_messages(self, conversation_id: str, **page: Any) -> dict[str, Any]:
         return self._http.get(f"{ROOT}/conversations/{segment(conversation_id)}/messages", page)
+
+    def set_conversation_provider(self, conversation_id: str, provider: str | None) -> dict[str, Any]:
+        """Pin the conversation to a provider (its name or id) for its next turns; None removes the pin."""
+        return self._http.patch(f"{ROOT}/conversations/{segment(conversation_id)}", {"provider": provider})

@@ -7,6 +7,9 @@
     on_done(usage, conversation_id)
     on_cancelled(conversation_id)
     on_error(error, code, conversation_id)
+    on_approval_required(approval, conversation_id)      approval: the ApprovalRequired event; answer
+                                         with chat.approve(...) or chat.deny(...) (docs/approval.md)
+    on_approval_result(approval_id, decision, conversation_id)
     on_event(event)                      every event, typed (fluxbase_sdk.events)
     on_connection(state, info)           "connected", "reconnecting", "reconnected", "disconnected", "failed"
 
@@ -23,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fluxbase_sdk.events import (
+    ApprovalRequired,
+    ApprovalResult,
     Cancelled,
     ChatEvent,
     Content,
@@ -36,7 +41,7 @@ from fluxbase_sdk.events import (
 log = logging.getLogger("fluxbase_sdk")
 
 _DOCUMENTED_ARITY = {"on_content": 2, "on_progress": 3, "on_query_result": 5, "on_tool_result": 4, "on_done": 2,
-                     "on_cancelled": 1, "on_error": 3}
+                     "on_cancelled": 1, "on_error": 3, "on_approval_required": 2, "on_approval_result": 3}
 
 
 def _takes_event(callback: Callable[..., Any] | None, documented: int) -> bool:
@@ -60,6 +65,8 @@ class Callbacks:
     on_done: Callable[..., Any] | None = None
     on_cancelled: Callable[..., Any] | None = None
     on_error: Callable[..., Any] | None = None
+    on_approval_required: Callable[..., Any] | None = None
+    on_approval_result: Callable[..., Any] | None = None
     on_connection: Callable[[str, dict[str, Any]], Any] | None = None
 
     def __post_init__(self) -> None:
@@ -82,6 +89,10 @@ class Callbacks:
             self._call("on_cancelled", event, cid)
         elif isinstance(event, Error):
             self._call("on_error", event, event.error, event.code, cid)
+        elif isinstance(event, ApprovalRequired):
+            self._call("on_approval_required", event, event, cid)
+        elif isinstance(event, ApprovalResult):
+            self._call("on_approval_result", event, event.approval_id, event.decision, cid)
         if self.on_event is not None:
             _safely(self.on_event, event)
 

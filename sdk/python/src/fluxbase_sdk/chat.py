@@ -208,6 +208,17 @@ class Chat(Reconnecting):
         """Stop the turn in flight: the partial answer is kept and `cancelled` follows."""
         self._send({"type": "cancel", "conversation_id": conversation_id})
 
+    def approve(self, conversation_id: str, approval_id: str) -> None:
+        """Run the tool call an `ApprovalRequired` event asked about (docs/approval.md)."""
+        self._send({"type": "approve", "conversation_id": conversation_id, "approval_id": approval_id})
+
+    def deny(self, conversation_id: str, approval_id: str, reason: str | None = None) -> None:
+        """Refuse it: nothing runs, and the model reads that the user did not approve it (and `reason`)."""
+        frame = {"type": "deny", "conversation_id": conversation_id, "approval_id": approval_id}
+        if reason and reason.strip():
+            frame["reason"] = reason
+        self._send(frame)
+
     def last_seq(self, conversation_id: str) -> int | None:
         """The position this chat holds in a conversation (what a resume sends)."""
         followed = self._followed.get(conversation_id)

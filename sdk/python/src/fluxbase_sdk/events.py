@@ -67,6 +67,28 @@ class ToolResult(ChatEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ApprovalRequired(ChatEvent):
+    """A tool call waits for the user: answer with `chat.approve(...)` or `chat.deny(...)`.
+
+    `preview` is the rows a SQL write would change (`kind: "sql"`), the exact HTTP request
+    (`"request"`) or the call's arguments (`"call"`); `sql` is the statement laid out for reading."""
+    approval_id: str = ""
+    tool: str = ""
+    description: str = ""
+    sql: str | None = None
+    preview: dict[str, Any] = field(default_factory=dict)
+    expires_at: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApprovalResult(ChatEvent):
+    """How an approval ended: `approved`, `denied`, `expired` or `cancelled` (`reason`: the user's, on a deny)."""
+    approval_id: str = ""
+    decision: str = ""
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class EventsLost(ChatEvent):
     """Some events of this conversation will never arrive; the turn's ending brings the stored answer."""
     first_seq: int | None = None
@@ -114,6 +136,8 @@ EVENT_TYPES: Mapping[str, type[ChatEvent]] = {
     "content": Content,
     "query_result": QueryResult,
     "tool_result": ToolResult,
+    "approval_required": ApprovalRequired,
+    "approval_result": ApprovalResult,
     "events_lost": EventsLost,
     "done": Done,
     "cancelled": Cancelled,
