@@ -54,16 +54,16 @@ install: $(STAMP) system-deps $(NPM_STAMP)
 setup: install
 	$(VENV)/bin/fluxbase setup
 
-# The Procfile's web, worker and beat under supervisord (`fluxbase run`): a process that dies is restarted.
+# The Procfile's processes under supervisord (`fluxbase run`): a process that dies is restarted.
 run: setup
-	@echo "web: http://$(HOST):$(PORT)  (health: /health, websocket: ws://$(HOST):$(PORT)/ai/ws); Ctrl-C stops everything"
+	@echo "web: http://$(HOST):$(PORT)  (playground: /, admin: /playground/admin, health: /health, websocket: ws://$(HOST):$(PORT)/ai/ws, MCP: http://$(HOST):$${MCP_PORT:-8090}/mcp); Ctrl-C stops everything"
 	@# exit code 3: already running in the background, whose services must stay up
 	$(VENV)/bin/fluxbase run; rc=$$?; [ $$rc = 3 ] || $(VENV)/bin/fluxbase services stop; exit $$rc
 
 start: setup
 	$(VENV)/bin/fluxbase run --background
 	$(VENV)/bin/fluxbase health --wait 90
-	@echo "web: http://$(HOST):$(PORT)  logs: $(DATA_DIR)/logs/  stop: make stop"
+	@echo "web: http://$(HOST):$(PORT) (playground: /)  MCP: http://$(HOST):$${MCP_PORT:-8090}/mcp  logs: $(DATA_DIR)/logs/  stop: make stop"
 
 stop:
 	@if [ -x $(VENV)/bin/fluxbase ]; then \

@@ -211,6 +211,10 @@ class Settings:
             "`policy`: each chatbot's @fluxbase:approval decides; `ask`: every write (docs/approval.md) waits for "
             "the user's approval, whatever the file says (a file's `deny` still applies).",
             lambda n, v: _choice(n, v, ("policy", "ask")))
+    mcp_approval: str = _setting("MCP_APPROVAL", "refuse",
+            "What the MCP server does with a call that needs approval (`ask`): `refuse` it, since no chat socket "
+            "can ask, or `client`: run it, trusting the MCP client to have asked its user.",
+            lambda n, v: _choice(n, v, ("refuse", "client")))
     approval_timeout_seconds: int = _setting("APPROVAL_TIMEOUT_SECONDS", "300",
             "How long a write waits for the user's approval before it expires (not counted against "
             "TURN_TIMEOUT_SECONDS).", lambda n, v: parse_int(n, v, 5, 3600))

@@ -24,10 +24,10 @@ from app.providers.repository import key_box
 from app.providers.selection import ProviderClients, choose_for_turn
 from app.runtime import Runtime
 from app.secrets.sealing import SecretBox
-from app.sql.executor import SqlExecutor
 from app.streaming.bus import StreamBus
 from app.tools.base import ToolServices
 from app.tools.registry import ToolRegistry, default_registry
+from app.tools.services import tool_services_for
 from config import Settings
 from workers.cancellation import CancelHub
 from workers.turn_lock import LEASE_SECONDS, LeaseKeeper
@@ -63,10 +63,7 @@ class WorkerServices:
 
     @cached_property
     def tool_services(self) -> ToolServices:
-        executor = SqlExecutor(self.runtime.user_db, statement_timeout_ms=self.settings.sql_statement_timeout_ms,
-                               max_rows=self.settings.sql_max_rows, max_bytes=self.settings.sql_max_bytes,
-                               acquire_timeout_s=self.runtime.db_wait_seconds)
-        return ToolServices(settings=self.settings, sql=executor, db=self.runtime.db, celery=self.runtime.celery)
+        return tool_services_for(self.runtime)
 
     @cached_property
     def schema_cache(self) -> SchemaCache:

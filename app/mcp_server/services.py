@@ -5,9 +5,9 @@ from functools import cached_property
 
 from app.mcp_schema import SchemaResources
 from app.runtime import Runtime
-from app.sql.executor import SqlExecutor
 from app.tools.base import ToolServices
 from app.tools.registry import ToolRegistry, default_registry
+from app.tools.services import tool_services_for
 from config import Settings
 
 # As the web's: a request must not wait without end behind a lock on the server's tables.
@@ -25,11 +25,7 @@ class McpServices:
 
     @cached_property
     def tool_services(self) -> ToolServices:
-        # Built as the worker builds it (workers/services.py): tools run the same here and in a turn.
-        executor = SqlExecutor(self.runtime.user_db, statement_timeout_ms=self.settings.sql_statement_timeout_ms,
-                               max_rows=self.settings.sql_max_rows, max_bytes=self.settings.sql_max_bytes,
-                               acquire_timeout_s=self.runtime.db_wait_seconds)
-        return ToolServices(settings=self.settings, sql=executor, db=self.runtime.db, celery=self.runtime.celery)
+        return tool_services_for(self.runtime)
 
     @cached_property
     def schema(self) -> SchemaResources:

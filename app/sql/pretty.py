@@ -41,7 +41,23 @@ def pretty_many(statements: Iterable[str | None], budget_chars: int = PAGE_BUDGE
 @lru_cache(maxsize=1024)  # the same questions bring the same statements
 def _formatted(sql: str) -> str:
     try:
-        formatted = sqlparse.format(sql, reindent=True, keyword_case="upper", indent_width=2)
+        laid_out = sqlparse.format(sql, reindent=True, indent_width=2)
+        formatted = "".join(_upper_keywords(sqlparse.parse(laid_out)))
     except Exception:  # noqa: BLE001 - a formatter must never break the page showing the SQL
         return sql
     return formatted.strip() or sql
+
+
+def _upper_keywords(statements) -> list[str]:
+    # Keywords upper-cased, except a name given after AS: sqlparse reads `AS day` as a keyword, and a
+    # column the statement named `day` should read as the statement wrote it.
+    out, previous = [], None
+    for statement in statements:
+        for token in statement.flatten():
+            value = token.value
+            if token.ttype in sqlparse.tokens.Keyword and not (previous is not None and previous.upper() == "AS"):
+                value = value.upper()
+            out.append(value)
+            if not token.is_whitespace:
+                previous = token.value
+    return out

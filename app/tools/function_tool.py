@@ -13,7 +13,6 @@ from __future__ import annotations
 import codecs
 import json
 import logging
-import re
 import secrets as random
 from collections.abc import Callable
 from typing import NoReturn
@@ -32,6 +31,7 @@ from app.net.errors import HttpFailed, HttpRefused
 from app.net.guarded_http import GuardedHttpClient, HttpResponse
 from app.net.urls import ParsedUrl, parse_url
 from app.tools.base import Tool, ToolContext, ToolError
+from app.tools.http_headers import FRAMING, header_list
 from app.tools.scopes import EXECUTE_FUNCTIONS
 
 __all__ = ["INVOKE_FUNCTION", "MAX_BODY_BYTES", "MAX_MODEL_CHARS", "MAX_RESPONSE_BYTES", "default_client",
@@ -46,13 +46,10 @@ MAX_MODEL_CHARS = 16_000
 PREVIEW_CHARS = 500
 MAX_HEADERS, MAX_HEADER_CHARS = 20, 4000
 
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
 # Framing, routing and encodings are the client's; credentials are nobody's to write here (the
 # model cannot know one, and none is forwarded); the body is JSON, so its type is ours too.
-_REFUSED = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
-                      "content-length", "content-type", "expect", "accept-encoding", "proxy-connection",
-                      "authorization", "cookie", "forwarded", "x-forwarded-for", "x-forwarded-host",
-                      "x-forwarded-proto", "x-real-ip"})
+_REFUSED = FRAMING | frozenset({"content-type", "authorization", "cookie", "forwarded", "x-forwarded-for",
+                                "x-forwarded-host", "x-forwarded-proto", "x-real-ip"})
 _NO_BODY = frozenset({"GET"})
 
 
@@ -143,35 +140,8 @@ def _body(method: str, arguments: dict) -> bytes | None:
 
 
 def _headers(value: object) -> list[tuple[str, str]]:
-    if value is None:
-        return []
-    if not isinstance(value, dict):
-        raise ToolError("`headers` must be an object of header names to string values")
-    if len(value) > MAX_HEADERS:
-        raise ToolError(f"at most {MAX_HEADERS} headers")
-    headers = []
-    for name, item in value.items():
-        if not _TOKEN.fullmatch(name):
-            raise ToolError(f"{name[:50]!r} is not a valid header name")
-        lower = name.lower()
-        if lower in _REFUSED or lower.startswith(("proxy-", "x-fluxbase-")):
-            raise ToolError(f"the {name} header cannot be set")
-        if not isinstance(item, str):
-            raise ToolError(f"header {name} must be a string (got {type(item).__name__})")
-        if len(item) > MAX_HEADER_CHARS:
-            raise ToolError(f"header {name} is longer than {MAX_HEADER_CHARS} characters")
-        if any(c in item for c in "\r\n\0") or not _latin1(item):
-            raise ToolError(f"header {name} contains a line break, NUL or characters a header cannot carry")
-        headers.append((name, item))
-    return headers
-
-
-def _latin1(value: str) -> bool:
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return header_list(value, refused=_REFUSED, refused_prefixes=("proxy-", "x-fluxbase-"), max_headers=MAX_HEADERS,
+                       max_chars=MAX_HEADER_CHARS)
 
 
 def _decode(response: HttpResponse) -> str:

@@ -22,6 +22,7 @@ from app.net.errors import HttpFailed, HttpRefused
 from app.net.guarded_http import GuardedHttpClient, HttpResponse
 from app.net.urls import MAX_TARGET_LENGTH, PLACEHOLDER, ParsedUrl, parse_url
 from app.tools.base import Tool, ToolContext, ToolError
+from app.tools.http_headers import FRAMING, check_header_value, header_list
 from app.tools.http_secrets import SecretFill, has_placeholder
 
 __all__ = ["HTTP_GET", "PREVIEW_CHARS", "default_client", "make_http_get"]
@@ -31,11 +32,6 @@ log = logging.getLogger(__name__)
 PREVIEW_CHARS = 500
 MAX_PARAMS, MAX_HEADERS, MAX_VALUE_CHARS = 50, 20, 4000
 
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
-# Framing, routing and encodings are the client's business: a model setting them could smuggle a
-# second request, reach another virtual host than the one checked, or get an encoding we do not decode.
-_NEVER = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
-                    "content-length", "expect", "accept-encoding", "proxy-connection"})
 # Credentials the model cannot know: only from a secret, never written by it.
 _SECRET_ONLY = frozenset({"authorization", "cookie"})
 _FROM_SECRET = re.compile(r"(?:[A-Za-z][A-Za-z0-9-]{0,30} )?\{\{secret:[A-Za-z0-9._-]+\}\}")
@@ -95,7 +91,7 @@ def _run(ctx: ToolContext, arguments: dict, client_for: Callable[[ToolContext], 
             if len(target) > MAX_TARGET_LENGTH:  # `params` are added after the URL's own length check
                 raise ToolError(f"the URL's path and query with `params` are longer than {MAX_TARGET_LENGTH} "
                                 "characters once encoded; ask for less")
-            return target, [(name, _header_value(name, fill.in_text(value))) for name, value in headers]
+            return target, [(name, check_header_value(name, fill.in_text(value))) for name, value in headers]
 
         response = client.get(url, allowed, prepare)
     except (ToolError, HttpRefused, HttpFailed) as exc:
@@ -160,45 +156,15 @@ def _params(value: object) -> list[tuple[str, str]]:
     return params
 
 
+def _secret_only(name: str, value: str) -> None:
+    if name.lower() in _SECRET_ONLY and not _FROM_SECRET.fullmatch(value):
+        raise ToolError(f"the {name} header can only carry a secret, written as {{{{secret:KEY}}}} "
+                        "(optionally after a scheme such as Bearer)")
+
+
 def _headers(value: object) -> list[tuple[str, str]]:
-    if value is None:
-        return []
-    if not isinstance(value, dict):
-        raise ToolError("`headers` must be an object of header names to string values")
-    if len(value) > MAX_HEADERS:
-        raise ToolError(f"at most {MAX_HEADERS} headers")
-    headers = []
-    for name, item in value.items():
-        if not _TOKEN.fullmatch(name):
-            raise ToolError(f"{name[:50]!r} is not a valid header name")
-        lower = name.lower()
-        if lower in _NEVER or lower.startswith("proxy-"):
-            raise ToolError(f"the {name} header cannot be set")
-        if not isinstance(item, str):
-            raise ToolError(f"header {name} must be a string (got {type(item).__name__})")
-        if lower in _SECRET_ONLY and not _FROM_SECRET.fullmatch(item):
-            raise ToolError(f"the {name} header can only carry a secret, written as {{{{secret:KEY}}}} "
-                            "(optionally after a scheme such as Bearer)")
-        if len(item) > MAX_VALUE_CHARS:
-            raise ToolError(f"header {name} is longer than {MAX_VALUE_CHARS} characters")
-        _header_value(name, item)
-        headers.append((name, item))
-    return headers
-
-
-def _header_value(name: str, value: str) -> str:
-    # Also checked after substitution: a secret's value must not add a header line either.
-    if any(c in value for c in "\r\n\0") or not value.isascii() and not _latin1(value):
-        raise ToolError(f"header {name} contains a line break, NUL or characters a header cannot carry")
-    return value
-
-
-def _latin1(value: str) -> bool:
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return header_list(value, refused=FRAMING, refused_prefixes=("proxy-",), max_headers=MAX_HEADERS,
+                       max_chars=MAX_VALUE_CHARS, check=_secret_only)
 
 
 def _target(url: ParsedUrl, params: list[tuple[str, str]], fill: SecretFill | None) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import NoReturn
 
 import psycopg
 
@@ -23,35 +22,16 @@ from app.execution.exposed_rpc import (
     load_signature,
 )
 from app.execution.namespace import NamespaceRefused, reachable_namespace
-from app.sql.audit import record_audit
 from app.sql.executor import ExecutorUnavailable, QueryFailed
-from app.sql.results import QueryResult, model_view, summarize
-from app.tools.base import Tool, ToolContext, ToolError
+from app.sql.results import model_view, summarize
+from app.tools.base import Tool, ToolContext
 from app.tools.scopes import EXECUTE_RPC
+from app.tools.sql_audit import audit_attempt as _audit
+from app.tools.sql_audit import refuse_attempt as _refuse
 
 __all__ = ["INVOKE_RPC"]
 
 log = logging.getLogger(__name__)
-
-
-def _audit(ctx: ToolContext, shown: str, verdict: str, reason: str | None, result: QueryResult | None = None,
-           duration_ms: float | None = None) -> None:
-    try:
-        with ctx.services.db.connection() as conn:
-            record_audit(conn, chatbot_id=ctx.chatbot_id, conversation_id=ctx.conversation_id, turn_id=ctx.turn_id,
-                         user_id=ctx.user_id, user_role=ctx.role, sql=shown, verdict=verdict, reason=reason,
-                         row_count=result.row_count if result else None,
-                         duration_ms=result.duration_ms if result else duration_ms,
-                         command=result.command if result else None)
-    except Exception:  # auditing must not hide the answer, but it must be loud
-        log.exception("could not record the SQL audit entry of invoke_rpc")
-
-
-def _refuse(ctx: ToolContext, shown: str, reason: str, verdict: str = "refused",
-            duration_ms: float | None = None) -> NoReturn:
-    _audit(ctx, shown, verdict, reason, duration_ms=duration_ms)
-    ctx.emit(protocol.query_result(shown, error=reason))
-    raise ToolError(reason)
 
 
 def _requested(arguments: dict) -> str:

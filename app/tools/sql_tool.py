@@ -7,11 +7,12 @@ import time
 from typing import NoReturn
 
 from app import protocol
-from app.sql.audit import record_audit
 from app.sql.executor import ExecutorUnavailable, QueryFailed
 from app.sql.guard import AccessPolicy, SqlRefused, check_sql
-from app.sql.results import QueryResult, model_view, summarize
-from app.tools.base import Tool, ToolContext, ToolError
+from app.sql.results import model_view, summarize
+from app.tools.base import Tool, ToolContext
+from app.tools.sql_audit import audit_attempt as _audit
+from app.tools.sql_audit import refuse_attempt
 
 __all__ = ["EXECUTE_SQL", "MAX_SQL_LENGTH", "chatbot_access_policy"]
 
@@ -29,26 +30,11 @@ def chatbot_access_policy(config: dict) -> AccessPolicy | None:
                                     operations)
 
 
-def _audit(ctx: ToolContext, sql: str, verdict: str, reason: str | None, result: QueryResult | None = None,
-           duration_ms: float | None = None) -> None:
-    try:
-        with ctx.services.db.connection() as conn:
-            record_audit(conn, chatbot_id=ctx.chatbot_id, conversation_id=ctx.conversation_id,
-                         turn_id=ctx.turn_id, user_id=ctx.user_id, user_role=ctx.role, sql=sql,
-                         verdict=verdict, reason=reason, row_count=result.row_count if result else None,
-                         duration_ms=result.duration_ms if result else duration_ms,
-                         command=result.command if result else None)
-    except Exception:  # auditing must not hide the answer, but it must be loud
-        log.exception("could not record the SQL audit entry")
-
-
 def _refuse(ctx: ToolContext, sql: str, reason: str, verdict: str, duration_ms: float | None = None) -> NoReturn:
     # What the model sent is echoed to the client and kept in the audit: never more of it than a
     # statement may have (a list of megabyte strings was echoed whole).
-    sql = sql if len(sql) <= MAX_SQL_LENGTH else sql[:MAX_SQL_LENGTH] + "…"
-    _audit(ctx, sql, verdict, reason, duration_ms=duration_ms)
-    ctx.emit(protocol.query_result(sql, error=reason))
-    raise ToolError(reason)
+    refuse_attempt(ctx, sql if len(sql) <= MAX_SQL_LENGTH else sql[:MAX_SQL_LENGTH] + "…", reason, verdict,
+                   duration_ms)
 
 
 def _run(ctx: ToolContext, arguments: dict) -> str:

@@ -14,17 +14,18 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 from psycopg import sql
 
 from app import protocol
 from app.knowledge.records import LOCAL_DIMENSIONS
-from app.sql.audit import record_audit
 from app.sql.executor import ExecutorUnavailable, QueryFailed
-from app.sql.results import QueryResult, model_view, summarize
+from app.sql.results import model_view, summarize
 from app.tools.base import Tool, ToolContext, ToolError
 from app.tools.scopes import READ_TABLES, WRITE_TABLES
+from app.tools.sql_audit import audit_attempt as _audit
+from app.tools.sql_audit import refuse_attempt as _refuse
 from app.tools.table_access import resolve_table
 from app.tools.table_filters import (
     DEFAULT_LIMIT,
@@ -56,26 +57,6 @@ def _call_text(tool: str, arguments: dict) -> str:
     """What a call that never became a statement is shown and audited as."""
     text = f"{tool} {json.dumps(arguments, ensure_ascii=False, default=str)}"
     return text if len(text) <= MAX_SHOWN_CALL else text[:MAX_SHOWN_CALL] + "…"
-
-
-def _audit(ctx: ToolContext, text: str, verdict: str, reason: str | None, result: QueryResult | None = None,
-           duration_ms: float | None = None) -> None:
-    try:
-        with ctx.services.db.connection() as conn:
-            record_audit(conn, chatbot_id=ctx.chatbot_id, conversation_id=ctx.conversation_id, turn_id=ctx.turn_id,
-                         user_id=ctx.user_id, user_role=ctx.role, sql=text, verdict=verdict, reason=reason,
-                         row_count=result.row_count if result else None,
-                         duration_ms=result.duration_ms if result else duration_ms,
-                         command=result.command if result else None)
-    except Exception:  # auditing must not hide the answer, but it must be loud
-        log.exception("could not record the data tool audit entry")
-
-
-def _refuse(ctx: ToolContext, text: str, reason: str, verdict: str = "refused",
-            duration_ms: float | None = None) -> NoReturn:
-    _audit(ctx, text, verdict, reason, duration_ms=duration_ms)
-    ctx.emit(protocol.query_result(text, error=reason))
-    raise ToolError(reason)
 
 
 def _record_refusal(tool_name: str) -> Callable[[ToolContext, dict, str], None]:

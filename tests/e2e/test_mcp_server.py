@@ -377,3 +377,27 @@ def test_a_token_in_the_url_does_not_reach_the_access_log(mcp_url, mcp_process):
     proc = mcp_process[1]
     wait_until(lambda: "&token=[redacted]" in proc.log_text(), 5, "the refused request in the access log")
     assert token not in proc.log_text() and token.split(".")[2] not in proc.log_text()
+
+
+def test_a_call_the_chatbot_would_ask_approval_for_is_refused_over_mcp_and_writes_nothing(mcp_url, database,
+                                                                                           owner_conn):
+    """order-management asks before insert_record; an MCP connection has nobody to ask (MCP_APPROVAL=refuse)."""
+    from app.chatbots.sync_service import sync_payload
+    from tests.support.processes import ROOT
+
+    code = (ROOT / "chatbots" / "order-management" / "index.ts").read_text()
+    assert "insert_record=ask" in code
+    report = sync_payload(database, namespace=NAMESPACE, chatbots=[{"name": "order-management", "code": code}],
+                          delete_missing=False, dry_run=False)
+    assert not report.errors, report.errors
+    before = owner_conn.execute("select count(*) from public.orders").fetchone()[0]
+
+    async def use(client):
+        return await client.call_tool("insert_record", {"table": "orders", "data": {
+            "user_id": ALICE, "status": "pending", "total": 1.0}})
+
+    result = with_client(url_for(mcp_url, "order-management"), bearer(token_for(ALICE)), use)
+    assert result.is_error is True
+    text = " ".join(part.text for part in result.content)
+    assert "needs a person's approval" in text and "nothing was run" in text
+    assert owner_conn.execute("select count(*) from public.orders").fetchone()[0] == before

@@ -292,6 +292,8 @@ def test_open_a_conversation_from_the_list(chat_page, llm):
     expect(answers(page).locator(".markdown em")).to_have_text("products")
     expect(answers(page).locator(".sql-exact code")).to_have_text(sql)
     expect(answers(page).locator(".row-count")).to_have_text("3 rows")
+    expect(answers(page).locator(".rows-not-kept")).to_have_text(
+        "The rows are not kept in the history; ask again to see them.")
     expect(page.locator(f"#conversation-list li[data-id='{conversation}'] button[aria-current='true']")).to_have_count(1)
     # The socket is attached to it again: the conversation goes on.
     llm.reply_text("Still here.")

@@ -25,3 +25,9 @@ def test_a_page_formats_statements_in_order_until_its_budget_is_spent():
     statements = ["select 1", "select 2", "select 3"]
     assert pretty_many(statements, budget_chars=16) == ["SELECT 1", "SELECT 2", "select 3"]
     assert pretty_many([None, "select 1"]) == ["", "SELECT 1"]
+
+
+def test_a_name_given_after_as_keeps_its_case_even_when_it_is_a_keyword():
+    shown = pretty_sql("select date_trunc('day', created_at)::date as day, count(*) as year from orders group by 1")
+    assert "AS day," in shown and "AS year" in shown
+    assert shown.startswith("SELECT") and "GROUP BY 1" in shown

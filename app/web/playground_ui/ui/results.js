@@ -48,6 +48,10 @@ export function renderResult(result, options = {}) {
     }
   }
   if (rows.length) section.append(sortableTable(rows, `${id}-title`));
+  else if (!result.error && !Array.isArray(result.data) && (result.rowCount ?? 0) > 0) {
+    // A conversation's history keeps each query and its row count, never its rows (docs/playground.md).
+    section.append(element("p", "help rows-not-kept", "The rows are not kept in the history; ask again to see them."));
+  }
   return section;
 }
 

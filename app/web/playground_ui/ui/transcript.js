@@ -51,7 +51,8 @@ export class Transcript {
       }
       const answer = this.addAssistant();
       for (const result of message.query_results || []) {
-        answer.addResult({ query: result.query, summary: result.summary, rowCount: result.row_count, data: [] });
+        // No `data`: the history keeps no rows, and the panel says so.
+        answer.addResult({ query: result.query, summary: result.summary, rowCount: result.row_count, error: result.error });
       }
       answer.appendText(message.content || "");
       answer.finish(message.status === "cancelled" || message.status === "error" ? message.status : "complete");
