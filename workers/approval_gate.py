@@ -56,8 +56,11 @@ class ApprovalGate:
         with self._db.connection() as conn:
             expired = store.expire_turn(conn, turn_id)
             conn.commit()
+        # The client was shown them: close each, or it would keep offering an answer that can only fail.
+        for approval_id in expired:
+            self._emit(protocol.approval_result(approval_id, store.EXPIRED))
         if expired:
-            log.info("expired %d approval(s) left pending by an earlier attempt", expired)
+            log.info("expired %d approval(s) left pending by an earlier attempt", len(expired))
 
     def __call__(self, tool: str, arguments: dict, ctx: ToolContext) -> str | None:
         operation = sql_operation(ctx, arguments) if tool == "execute_sql" else call_operation(tool, arguments)

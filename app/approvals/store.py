@@ -100,10 +100,12 @@ def expire(conn: Connection, approval_id: str) -> Approval | None:
              where id = %s and status = 'pending' returning {_COLUMNS}""", (approval_id,)).fetchone())
 
 
-def expire_turn(conn: Connection, turn_id: str) -> int:
-    """Expire what an earlier attempt of this turn left pending (its worker died while waiting)."""
-    return conn.execute("""update ai.approvals set status = 'expired', decided_at = now()
-                            where turn_id = %s and status = 'pending'""", (turn_id,)).rowcount
+def expire_turn(conn: Connection, turn_id: str) -> list[str]:
+    """Expire what an earlier attempt of this turn left pending (its worker died while waiting);
+    returns their ids."""
+    rows = conn.execute("""update ai.approvals set status = 'expired', decided_at = now()
+                            where turn_id = %s and status = 'pending' returning id""", (turn_id,)).fetchall()
+    return [str(row["id"] if isinstance(row, dict) else row[0]) for row in rows]
 
 
 def claim_run(conn: Connection, approval_id: str) -> bool:
