@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fluxbase_sdk import ConnectionError as SdkConnectionError
 from rich.markup import escape
@@ -71,6 +72,7 @@ def add_parsers(sub) -> None:
 
 def cmd_eval(settings: Settings, args) -> int:
     try:
+        _server_url(settings, args.url)   # a bad --url is bad input (exit 2), found before anything runs
         plan = _prepare(settings, args)
         reports = _run(settings, args, plan)
     except EvalInputError as exc:
@@ -181,8 +183,20 @@ def _provider(conn, settings: Settings, declared: str | None, required: str | No
 
 # -- running ------------------------------------------------------------------------------------------
 
+def _server_url(settings: Settings, given: str | None) -> str:
+    url = server_url(settings, given)
+    try:
+        parts = urlsplit(url)
+        host, _port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise EvalInputError(f"the server URL {url!r} is not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise EvalInputError(f"the server URL must be http(s)://HOST[:PORT], e.g. http://localhost:8080 (got {url!r})")
+    return url
+
+
 def _run(settings: Settings, args, planned: list[_Planned]) -> list[ChatbotReport]:
-    url = server_url(settings, args.url)
+    url = _server_url(settings, args.url)
     runtime = Runtime(settings, client_name="fluxbase-eval")
     try:
         executor = SqlExecutor(runtime.user_db, statement_timeout_ms=settings.sql_statement_timeout_ms,

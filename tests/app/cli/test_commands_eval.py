@@ -232,6 +232,14 @@ def test_no_server_and_production_settings_exit_2(fluxbase_eval):
     assert production.returncode == 2 and "only in development" in production.stderr.replace("\n", " ")
 
 
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1:8080", "http://", "http://[::1", "http://127.0.0.1:99999", "localhost"])
+def test_a_server_url_that_is_not_one_exits_2_with_a_json_error(fluxbase_eval, url):
+    # CI reads 1 as "a case failed": a mistyped --url is a broken job (2), and --json still prints JSON.
+    bad = fluxbase_eval("sql-assistant", "--case", "alice-order-count", "--json", url=url)
+    assert bad.returncode == 2, (bad.returncode, bad.stdout, bad.stderr)
+    assert "server URL" in json.loads(bad.stdout)["error"]
+
 def test_provider_runs_every_case_on_that_provider(fluxbase_eval, llm, tmp_path, owner_conn):
     path = tmp_path / "eval.yaml"
     path.write_text("cases:\n  - id: a\n    user: alice\n    question: q\n    expect:\n      answer_contains: pinned\n"
