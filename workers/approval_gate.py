@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import redis
 
@@ -33,12 +33,14 @@ log = logging.getLogger(__name__)
 # signal costs, and how long a Redis connection is held by one BLPOP.
 RECHECK_SECONDS = 2.0
 _SQL_TOOLS = frozenset({"execute_sql", "insert_record", "update_record", "delete_record"})
+_PREVIEWED = _SQL_TOOLS | {"http_get", "invoke_function"}
 
 
 class ApprovalGate:
     def __init__(self, *, db, redis_client: redis.Redis, force_ask_writes: bool, timeout_seconds: float,
                  emit: Callable[[dict], object], cancellation: TurnCancellation,
-                 on_waited: Callable[[float], None] = lambda seconds: None):
+                 on_waited: Callable[[float], None] = lambda seconds: None,
+                 required: Callable[[str], Sequence[str]] = lambda tool: ()):
         self._db = db
         self._redis = redis_client
         self._force = force_ask_writes
@@ -46,6 +48,7 @@ class ApprovalGate:
         self._emit = emit
         self._cancellation = cancellation
         self._on_waited = on_waited
+        self._required = required   # a tool's required arguments, from its JSON schema
         self._lock = threading.Lock()
         self._budget = float(timeout_seconds)   # seconds of waiting this turn has left
         self._waiting = 0
@@ -81,6 +84,15 @@ class ApprovalGate:
     def _ask(self, tool: str, arguments: dict, ctx: ToolContext, what: str) -> str | None:
         if self._cancellation.cancelled:
             return "Error: cancelled by the user"
+        # A call previewed only by its arguments (storage, jobs) that lacks one it needs would fail once
+        # approved: the user is not asked, and nothing runs. The other tools' previews check their own.
+        missing = [] if tool in _PREVIEWED else [name for name in self._required(tool)
+                                                  if arguments.get(name) in (None, "")]
+        if missing:
+            text = (f"Error: {', '.join(f'`{name}`' for name in missing)} is required for {tool}; "
+                    "nothing was run and the user was not asked")
+            self._show_refusal(tool, arguments, text)
+            return text
         try:
             preview = preview_call(ctx, tool, arguments)
         except NotPreviewable as exc:

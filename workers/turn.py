@@ -152,7 +152,8 @@ def _approval_gate(services: WorkerServices, emit: TurnEmitter, cancellation: Tu
     return ApprovalGate(db=services.runtime.db, redis_client=services.runtime.redis,
                         force_ask_writes=settings.approval_writes == "ask",
                         timeout_seconds=settings.approval_timeout_seconds, emit=emit, cancellation=cancellation,
-                        on_waited=loop.extend_deadline)
+                        on_waited=loop.extend_deadline,
+                        required=lambda tool: services.registry.definition(tool)["parameters"].get("required", ()))
 
 
 def _tool_context(services: WorkerServices, plan: TurnPlan, emit: TurnEmitter,

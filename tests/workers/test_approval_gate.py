@@ -1,6 +1,6 @@
-"""A turn's new attempt after its worker died while waiting for an approval (docs/approval.md): the
-approvals the lost attempt left pending are expired, and the client, which was shown them, is told so
-with `approval_result` `expired`, so it stops offering an answer that can only fail."""
+"""The approval step (workers/approval_gate.py, docs/approval.md) in the cases a turn does not show:
+a new attempt after the worker died while waiting tells the client the lost attempt's approvals
+expired, and a call previewed only by its arguments that lacks a required one is not offered."""
 from __future__ import annotations
 
 import redis
@@ -9,6 +9,7 @@ from psycopg_pool import ConnectionPool
 from app.approvals import store
 from tests.conftest import ALICE
 from tests.support.conversations import connect, make_conversation, sync_bots
+from tests.support.tools import make_context
 from workers.approval_gate import ApprovalGate
 from workers.cancellation import TurnCancellation
 
@@ -37,3 +38,19 @@ def test_a_new_attempt_closes_the_lost_attempts_pending_approvals_on_the_stream(
         rows = conn.execute("select id::text as id, status from ai.approvals where turn_id = %s", (turn_id,))
         statuses = {row["id"]: row["status"] for row in rows}
     assert statuses == {lost.id: "expired", decided.id: "denied"}
+
+
+def test_a_call_missing_a_required_argument_is_refused_without_asking():
+    events: list[dict] = []
+    cancellation = TurnCancellation()
+    # db and redis are never touched: the call is refused before an approval exists, or (the control)
+    # the turn has no waiting time left, which is answered before one is stored.
+    gate = ApprovalGate(db=None, redis_client=None, force_ask_writes=True, timeout_seconds=1, emit=events.append,
+                        cancellation=cancellation, required=lambda tool: ("job_name",))
+    ctx = make_context(events.append, cancellation.token)
+    text = gate("submit_job", {"payload": {"order": 1}}, ctx)
+    assert text.startswith("Error: `job_name` is required for submit_job") and "nothing was run" in text
+    assert [(e["type"], e["tool"]) for e in events] == [("tool_result", "submit_job")]
+    events.clear()
+    control = gate("submit_job", {"job_name": "demo.order_summary", "payload": {}}, ctx)
+    assert "needs the user's approval" in control and not events
