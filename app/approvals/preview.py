@@ -26,12 +26,14 @@ from app.tools.base import ToolContext, ToolError
 from app.tools.sql_tool import chatbot_access_policy
 from app.tools.table_tools import write_statement
 
-__all__ = ["MAX_PREVIEW_BYTES", "MAX_PREVIEW_ROWS", "NotPreviewable", "Preview", "preview_call", "sql_operation"]
+__all__ = ["MAX_PREVIEW_BYTES", "MAX_PREVIEW_ROWS", "MAX_PREVIEW_VALUE_CHARS", "NotPreviewable", "Preview", "preview_call", "sql_operation"]
 
 log = logging.getLogger(__name__)
 
 MAX_PREVIEW_ROWS = 20
 MAX_PREVIEW_BYTES = 64 * 1024
+# A longer value is cut: one huge text would otherwise fill the byte cap and leave the sample empty.
+MAX_PREVIEW_VALUE_CHARS = 2_000
 _SECRET_HEADER = ("authorization", "cookie", "token", "key", "secret", "password", "session")
 _TABLE_TOOLS = frozenset({"insert_record", "update_record", "delete_record"})
 
@@ -138,12 +140,22 @@ def _rolled_back(ctx: ToolContext, query: Any, params: list | None, schema: str)
 def _rows_preview(operation: str, result) -> dict[str, Any]:
     rows, size = [], 2
     for row in result.rows[:MAX_PREVIEW_ROWS]:
+        row = {name: _clipped(value) for name, value in row.items()}
         size += len(json.dumps(row, ensure_ascii=False, default=str)) + 1
         if size > MAX_PREVIEW_BYTES:
             break
         rows.append(row)
     return {"kind": "sql", "operation": operation, "row_count": result.row_count, "columns": list(result.columns),
             "rows": rows, "truncated": len(rows) < result.row_count}
+
+
+def _clipped(value: Any) -> Any:
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, ensure_ascii=False, default=str)
+        return value if len(text) <= MAX_PREVIEW_VALUE_CHARS else text[:MAX_PREVIEW_VALUE_CHARS] + "…"
+    if isinstance(value, str) and len(value) > MAX_PREVIEW_VALUE_CHARS:
+        return value[:MAX_PREVIEW_VALUE_CHARS] + "…"
+    return value
 
 
 # -- HTTP -----------------------------------------------------------------------------------------

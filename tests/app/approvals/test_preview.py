@@ -3,6 +3,7 @@ grants apply) and is rolled back, so the preview shows the rows it would change 
 row and byte caps hold; statements that would fail are not offered for approval."""
 from __future__ import annotations
 
+import json
 import uuid
 
 import psycopg
@@ -11,6 +12,7 @@ import pytest
 from app.approvals.preview import (
     MAX_PREVIEW_BYTES,
     MAX_PREVIEW_ROWS,
+    MAX_PREVIEW_VALUE_CHARS,
     NotPreviewable,
     preview_call,
     sql_operation,
@@ -106,12 +108,22 @@ def test_the_sample_is_capped_by_rows_and_the_count_is_all_of_them(services, ite
     assert snapshot(owner_conn) == before
 
 
-def test_the_sample_is_capped_by_bytes(services, items):
+def test_long_values_are_cut_so_huge_rows_still_show(services, items):
+    # One value larger than the byte cap used to leave the sample empty: the user saw no row at all.
     preview = preview_call(ctx_for(services), "update_record", {
-        "table": items, "data": {"note": "x" * 10_000}, "filter": {"id": "lte.15"}})
+        "table": items, "data": {"note": "x" * 20_000}, "filter": {"id": "lte.15"}})
+    data = preview.data
+    assert data["row_count"] == 15 and len(data["rows"]) == 15 and data["truncated"] is False
+    assert {r["note"] for r in data["rows"]} == {"x" * MAX_PREVIEW_VALUE_CHARS + "…"}
+    assert len(json.dumps(data)) <= MAX_PREVIEW_BYTES + 1_000
+
+
+def test_the_sample_is_capped_by_bytes(services, items):
+    preview = preview_call(ctx_for(services), "execute_sql", {
+        "sql": f"UPDATE {items} SET note = repeat('x', 5000) WHERE id <= 15 RETURNING note AS a, note AS b, note AS c"})
     data = preview.data
     assert data["row_count"] == 15 and 0 < len(data["rows"]) < 15 and data["truncated"] is True
-    assert sum(len(r["note"]) for r in data["rows"]) <= MAX_PREVIEW_BYTES
+    assert len(json.dumps(data["rows"])) <= MAX_PREVIEW_BYTES
 
 
 def test_statements_that_would_fail_are_not_offered_for_approval(services, items):
