@@ -2,6 +2,8 @@
 a call gets from the file and the server (the server can only make it stricter)."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from app.approvals.denial import denied_by_policy
@@ -13,6 +15,7 @@ from app.chatbots.approval_rules import (
 )
 from app.chatbots.tsparse import ChatbotDefinitionError
 from app.chatbots.values import InvalidValue
+from app.tools.base import ToolServices
 from tests.app.chatbots.test_annotations import error_with, spec_with
 from tests.support.tools import make_context
 from workers.cancellation import TurnCancellation
@@ -91,11 +94,25 @@ def test_which_calls_are_writes():
     assert call_operation("invoke_function", {"method": "get"}) == "GET"
 
 
-def test_callers_with_nobody_to_ask_still_refuse_what_a_file_denies():
+def _nobody_to_ask(settings, config, **changes):
+    services = ToolServices(settings=dataclasses.replace(settings, **changes), sql=None, db=None)
+    return make_context(lambda event: None, TurnCancellation().token, config=config, services=services)
+
+
+def test_callers_with_nobody_to_ask_refuse_what_a_file_denies_and_what_it_would_ask_for(settings):
     config = {"approval": ["delete_record=deny", "insert_record=ask", "execute_sql:DELETE=deny"],
-              "allowed_operations": ["SELECT", "DELETE"], "allowed_tables": ["orders"], "allowed_schemas": ["public"]}
-    ctx = make_context(lambda event: None, TurnCancellation().token, config=config)
+              "allowed_operations": ["SELECT", "DELETE", "INSERT"], "allowed_tables": ["orders"],
+              "allowed_schemas": ["public"]}
+    ctx = _nobody_to_ask(settings, config, mcp_approval="refuse", approval_writes="policy")
     assert "denied by this assistant's approval policy" in denied_by_policy("delete_record", {}, ctx)
     assert "execute_sql (DELETE) is denied" in denied_by_policy("execute_sql", {"sql": "DELETE FROM orders"}, ctx)
     assert denied_by_policy("execute_sql", {"sql": "SELECT 1 FROM orders"}, ctx) is None
-    assert denied_by_policy("insert_record", {}, ctx) is None   # `ask` is the MCP client's to confirm
+    assert "needs a person's approval" in denied_by_policy("insert_record", {}, ctx)
+    # MCP_APPROVAL=client trusts the MCP client to have asked; a `deny` still holds.
+    trusting = _nobody_to_ask(settings, config, mcp_approval="client", approval_writes="policy")
+    assert denied_by_policy("insert_record", {}, trusting) is None
+    assert "denied by this assistant's approval policy" in denied_by_policy("delete_record", {}, trusting)
+    # APPROVAL_WRITES=ask makes every write an `ask`, over MCP too.
+    forced = _nobody_to_ask(settings, {**config, "approval": []}, mcp_approval="refuse", approval_writes="ask")
+    assert "needs a person's approval" in denied_by_policy("execute_sql", {"sql": "DELETE FROM orders"}, forced)
+    assert denied_by_policy("execute_sql", {"sql": "SELECT 1 FROM orders"}, forced) is None
