@@ -7,6 +7,7 @@ import time
 from psycopg import Connection
 
 from app.sql.guard import AccessPolicy
+from app.sql.names import sql_name, sql_qualified
 
 _COLUMNS = """
 select n.nspname as schema, c.relname as table, a.attname as column, format_type(a.atttypid, a.atttypmod) as type
@@ -61,8 +62,8 @@ def format_tables(tables: dict[tuple[str, str], list[tuple[str, str]]], policy: 
     """The prompt's text for `read_tables`' result: one `- name(column type, ...)` line per table."""
     lines = []
     for (schema, table), columns in list(tables.items())[:MAX_TABLES]:
-        name = table if schema == policy.default_schema else f"{schema}.{table}"
-        lines.append(f"- {name}({', '.join(f'{column} {type_}' for column, type_ in columns)})")
+        name = sql_qualified(schema, table, policy.default_schema)
+        lines.append(f"- {name}({', '.join(f'{sql_name(column)} {type_}' for column, type_ in columns)})")
     if len(tables) > MAX_TABLES:
         lines.append(f"- ... and {len(tables) - MAX_TABLES} more tables")
     return "\n".join(lines) if lines else "(no tables are available)"

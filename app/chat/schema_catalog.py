@@ -16,6 +16,7 @@ from psycopg import Connection, sql
 from psycopg.rows import dict_row
 
 from app.sql.guard import AccessPolicy
+from app.sql.names import sql_name, sql_qualified
 
 _TABLES = """
 select n.nspname as schema, c.relname as table, obj_description(c.oid, 'pg_class') as comment,
@@ -81,7 +82,7 @@ class TableInfo:
 
 def display_name(key: tuple[str, str], default_schema: str) -> str:
     schema, table = key
-    return table if schema == default_schema else f"{schema}.{table}"
+    return sql_qualified(schema, table, default_schema)
 
 
 def read_catalog(conn: Connection, policy: AccessPolicy, role: str | None = None, *,
@@ -144,7 +145,8 @@ def prompt_line(info: TableInfo, default_schema: str) -> str:
     """One table for the prompt when only some are described: today's `- name(column type, ...)`, with
     each foreign key column pointing at its table (what a join needs) and the table's comment."""
     refs = {fk.columns[0]: display_name(fk.ref, default_schema) for fk in info.foreign_keys if len(fk.columns) == 1}
-    columns = ", ".join(f"{c.name} {c.type}" + (f" -> {refs[c.name]}" if c.name in refs else "") for c in info.columns)
+    columns = ", ".join(f"{sql_name(c.name)} {c.type}" + (f" -> {refs[c.name]}" if c.name in refs else "")
+                        for c in info.columns)
     line = f"- {display_name(info.key, default_schema)}({columns})"
     return f"{line} -- {info.comment}" if info.comment else line
 
@@ -153,11 +155,11 @@ def describe(info: TableInfo, default_schema: str) -> str:
     """The whole description `describe_table` returns: every column with its comment, every foreign key."""
     lines = [f"Table {display_name(info.key, default_schema)}" + (f": {info.comment}" if info.comment else "")]
     lines.append("Columns:")
-    lines.extend(f"- {c.name} {c.type}" + (f" -- {c.comment}" if c.comment else "") for c in info.columns)
+    lines.extend(f"- {sql_name(c.name)} {c.type}" + (f" -- {c.comment}" if c.comment else "") for c in info.columns)
     if info.foreign_keys:
         lines.append("Foreign keys:")
-        lines.extend(f"- ({', '.join(fk.columns)}) -> {display_name(fk.ref, default_schema)}"
-                     f"({', '.join(fk.ref_columns)})" for fk in info.foreign_keys)
+        lines.extend(f"- ({', '.join(map(sql_name, fk.columns))}) -> {display_name(fk.ref, default_schema)}"
+                     f"({', '.join(map(sql_name, fk.ref_columns))})" for fk in info.foreign_keys)
     return "\n".join(lines)
 
 
