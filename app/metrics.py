@@ -78,9 +78,11 @@ class Metrics:
     def turn_finished(self, outcome: str, code: str | None, seconds: float | None = None) -> None:
         """`outcome`: done, error, cancelled or timeout; `code` the error code (errors only)."""
         if self.on:
-            self._turns_finished.labels(outcome, code or "").inc()
+            # The duration first: whoever sees the turn counted as finished then sees its duration too
+            # (each value is its own write to the multiprocess files; a scrape can fall between them).
             if seconds is not None:
                 self._turn_duration.labels(outcome).observe(seconds)
+            self._turns_finished.labels(outcome, code or "").inc()
 
     def first_delta(self, seconds: float) -> None:
         if self.on:
