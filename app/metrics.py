@@ -12,14 +12,13 @@ registry does not know is counted as `unknown` (the model writes tool names), ch
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from prometheus_client import Counter, Gauge, Histogram, values
 from prometheus_client.multiprocess import mark_process_dead
 
 from app.protocol import Code, ProtocolError
-from config import Settings
+from config import Settings, environment
 
 __all__ = ["NO_METRICS", "Metrics", "clear_metrics_dir", "init_metrics", "mark_dead", "refused_limit"]
 
@@ -134,7 +133,7 @@ def init_metrics(settings: Settings) -> Metrics:
     # prometheus_client reads the folder from this variable whenever it opens a process's file (also after
     # a fork, in Celery's prefork children), and picks its value class when it is first imported, which
     # may have been before Settings were read: both are set here, before the first metric exists.
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    environment.export("PROMETHEUS_MULTIPROC_DIR", str(directory))
     values.ValueClass = values.MultiProcessValue()
     _initialised = Metrics(directory)
     return _initialised

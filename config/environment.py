@@ -31,3 +31,9 @@ def client_url() -> str | None:
 
 def client_token() -> str | None:
     return os.environ.get(CLIENT_TOKEN) or None
+
+
+def export(name: str, value: str) -> None:
+    """Set a variable a library reads from the environment itself (prometheus_client's multiprocess
+    folder), for this process and the ones it forks."""
+    os.environ[name] = value

@@ -18,8 +18,6 @@ set it (their PATCH takes only a title), as it spends a provider's budget they w
 """
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, request
 
 from app.chat import conversation_queries as queries
@@ -29,6 +27,7 @@ from app.providers.pinning import ProviderDisabled, pin_target
 from app.web.auth import require_admin
 from app.web.context import web_context
 from app.web.conversation_json import admin_conversation_object, admin_message_object
+from app.web.json_body import object_body
 from app.web.query_params import QueryParams
 
 bp = Blueprint("conversations_admin", __name__, url_prefix="/api/v1/admin/ai/conversations")
@@ -81,7 +80,7 @@ def messages(conversation_id: str):
 
 @bp.patch("/<conversation_id>")
 def update(conversation_id: str):
-    body = _body(_PATCH_KEYS)
+    body = object_body(_PATCH_KEYS)
     if "provider" not in body:
         raise ProtocolError(Code.INVALID_REQUEST, 'nothing to change: send {"provider": NAME} or {"provider": null}',
                             field="provider")
@@ -108,15 +107,3 @@ def update(conversation_id: str):
     return admin_conversation_object(row)
 
 
-def _body(allowed: tuple[str, ...]) -> dict[str, Any]:
-    try:
-        body = request.get_json(force=True, silent=True)
-    except RecursionError:
-        body = None
-    if not isinstance(body, dict):
-        raise ProtocolError(Code.INVALID_REQUEST, "the request body must be a JSON object")
-    unknown = sorted(str(key)[:40] for key in body if key not in allowed)
-    if unknown:
-        raise ProtocolError(Code.INVALID_REQUEST, f"unknown key(s): {', '.join(unknown[:5])} "
-                                                  f"(allowed: {', '.join(allowed)})", field=unknown[0])
-    return body

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
 
-from app.protocol import Code, ProtocolError
+from app.protocol import Code
 from app.providers import admin
 from app.providers.config_fields import ProviderConfigError
 from app.providers.probe import probe
@@ -28,6 +28,7 @@ from app.providers.repository import ProviderRow, key_box
 from app.web.auth import require_admin
 from app.web.context import web_context
 from app.web.errors import refusal_response
+from app.web.json_body import object_body
 
 bp = Blueprint("providers_admin", __name__, url_prefix="/api/v1/admin/ai/providers")
 
@@ -85,22 +86,6 @@ def _box():
     return key_box(web_context().settings.encryption_key)
 
 
-def _body(allowed: tuple[str, ...], *, empty_ok: bool = False) -> dict[str, Any]:
-    if empty_ok and not request.get_data(cache=True).strip():
-        return {}
-    try:
-        body = request.get_json(force=True, silent=True)
-    except RecursionError:
-        body = None
-    if not isinstance(body, dict):
-        raise ProtocolError(Code.INVALID_REQUEST, "the request body must be a JSON object")
-    unknown = sorted(str(key)[:40] for key in body if key not in allowed)
-    if unknown:
-        raise ProtocolError(Code.INVALID_REQUEST, f"unknown key(s): {', '.join(unknown[:5])} "
-                                                  f"(allowed: {', '.join(allowed)})", field=unknown[0])
-    return body
-
-
 def _flag(body: dict[str, Any], key: str, default: bool) -> bool:
     value = body.get(key, default)
     if value is None:
@@ -120,7 +105,7 @@ def list_providers():
 
 @bp.post("")
 def create():
-    body = _body(_CREATE_KEYS)
+    body = object_body(_CREATE_KEYS)
     settings, db = _context()
     new = admin.NewProvider(name=body.get("name"), provider_type=body.get("provider_type"),
                             config=body.get("config"), display_name=body.get("display_name"),
@@ -143,7 +128,7 @@ def get_one(provider_id: str):
 
 @bp.put("/<provider_id>")
 def update(provider_id: str):
-    body = _body(_UPDATE_KEYS)
+    body = object_body(_UPDATE_KEYS)
     changes = admin.ProviderChanges(**{key: body[key] for key in _UPDATE_KEYS if key in body})
     settings, db = _context()
     with db.connection() as conn:
@@ -160,7 +145,7 @@ def delete(provider_id: str):
 
 @bp.put("/<provider_id>/default")
 def make_default(provider_id: str):
-    _body((), empty_ok=True)
+    object_body((), empty_ok=True)
     settings, db = _context()
     with db.connection() as conn:
         return provider_object(admin.make_default(conn, provider_id))
@@ -168,7 +153,7 @@ def make_default(provider_id: str):
 
 @bp.put("/<provider_id>/embedding")
 def set_embedding(provider_id: str):
-    _body((), empty_ok=True)
+    object_body((), empty_ok=True)
     settings, db = _context()
     with db.connection() as conn:
         return provider_object(admin.use_for_embeddings(conn, provider_id, True))
@@ -183,7 +168,7 @@ def clear_embedding(provider_id: str):
 
 @bp.post("/<provider_id>/test")
 def test(provider_id: str):
-    _body((), empty_ok=True)
+    object_body((), empty_ok=True)
     settings, db = _context()
     with db.connection() as conn:
         row = admin.get_provider(conn, settings, provider_id)

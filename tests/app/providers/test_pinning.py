@@ -2,7 +2,6 @@
 longer resolves is an error, never a fallback (app/providers/pinning.py)."""
 from dataclasses import replace
 
-import psycopg
 import pytest
 
 from app.protocol import Code
@@ -12,26 +11,8 @@ from app.providers.pinning import (
     ProviderDisabled,
     pin_target,
 )
-from app.providers.repository import key_box
 from app.providers.selection import choose_for_turn
-
-
-@pytest.fixture
-def conn(database, owner_conn):
-    owner_conn.execute("delete from ai.providers")
-    with psycopg.connect(database.database_url, autocommit=True) as connection:
-        yield connection
-    owner_conn.execute("delete from ai.providers")
-
-
-@pytest.fixture
-def box(settings):
-    return key_box(settings.encryption_key)
-
-
-def add(conn, box, name, **extra):
-    return admin.create(conn, box, admin.NewProvider(name=name, provider_type="ollama",
-                                                     config={"model": f"{name}-model"}, **extra))
+from tests.app.providers.conftest import add
 
 
 def test_the_pin_wins_over_the_chatbot_and_the_default(settings, conn, box):

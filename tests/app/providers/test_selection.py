@@ -1,37 +1,18 @@
 """Which provider answers a turn, and which serves embeddings, read from the database each time."""
 from dataclasses import replace
 
-import psycopg
 import pytest
 
 from app.providers import admin
 from app.providers.base import NoProviderConfigured
 from app.providers.registry import ClientLimits
-from app.providers.repository import key_box
 from app.providers.selection import (
     NO_PROVIDER_HINT,
     ProviderClients,
     choose_for_embeddings,
     choose_for_turn,
 )
-
-
-@pytest.fixture
-def conn(database, owner_conn):
-    owner_conn.execute("delete from ai.providers")
-    with psycopg.connect(database.database_url, autocommit=True) as connection:
-        yield connection
-    owner_conn.execute("delete from ai.providers")
-
-
-@pytest.fixture
-def box(settings):
-    return key_box(settings.encryption_key)
-
-
-def add(conn, box, name, **extra):
-    return admin.create(conn, box, admin.NewProvider(name=name, provider_type="ollama",
-                                                     config={"model": f"{name}-model"}, **extra))
+from tests.app.providers.conftest import add
 
 
 def test_named_then_default_then_environment_then_none(settings, conn, box):
